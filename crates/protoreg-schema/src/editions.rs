@@ -260,13 +260,6 @@ pub(crate) fn mark(proto: &mut FileDescriptorProto) {
     proto.syntax = Some("editions".to_string());
 }
 
-/// Presents an editions descriptor as proto2 (for prost-reflect, which predates editions).
-pub(crate) fn unmark(proto: &mut FileDescriptorProto) {
-    if proto.syntax() == "editions" {
-        proto.syntax = Some("proto2".to_string());
-    }
-}
-
 /// The feature-extension files protox does not bundle.
 pub(crate) fn bundled(name: &str) -> Option<&'static str> {
     match name {

@@ -27,9 +27,11 @@ pub struct ImageFile {
 }
 
 /// A compiled, linked set of files (targets and their imports), sorted by name.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Image {
     pub files: Vec<ImageFile>,
+    /// The linked pool, with every option as written (extensions and features included).
+    pub pool: DescriptorPool,
 }
 
 /// Output encodings for `protoreg build -o`.
@@ -153,6 +155,7 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
             diags.into_iter().collect(),
         )));
     }
+    let pool = compiler.descriptor_pool();
     let fds = compiler.file_descriptor_set();
     let mut files = Vec::with_capacity(fds.file.len());
     for mut proto in fds.file {
@@ -170,7 +173,7 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
         });
     }
     files.sort_by(|a, b| a.proto.name().cmp(b.proto.name()));
-    Ok(Image { files })
+    Ok(Image { files, pool })
 }
 
 fn to_diagnostics(
@@ -268,34 +271,46 @@ impl Image {
         }
     }
 
-    /// Encodes the image as a descriptor set in the given format.
+    /// Encodes the image as a descriptor set in the given format. Options are written as
+    /// compiled (extensions and features included); editions files get `syntax = "editions"`
+    /// and their `edition` back.
     pub fn encode(
         &self,
         format: OutputFormat,
         include_imports: bool,
         include_source_info: bool,
     ) -> Result<Vec<u8>, SchemaError> {
-        let fds = self.to_descriptor_set(include_imports, include_source_info);
+        let order = self.to_descriptor_set(include_imports, include_source_info);
+        let by_name: BTreeMap<&str, &ImageFile> =
+            self.files.iter().map(|f| (f.proto.name(), f)).collect();
+        let mut set = Vec::new();
+        for p in &order.file {
+            let f = by_name[p.name()];
+            let raw = match self.pool.get_file_by_name(p.name()) {
+                Some(fd) => fd.encode_to_vec(),
+                None => f.proto.encode_to_vec(),
+            };
+            let bytes = rewrite_file(&raw, f, include_source_info);
+            prost::encoding::bytes::encode(1, &bytes, &mut set);
+        }
         match format {
-            OutputFormat::Binary => Ok(fds.encode_to_vec()),
+            OutputFormat::Binary => Ok(set),
             OutputFormat::Json => {
-                let desc = DescriptorPool::global()
-                    .get_message_by_name("google.protobuf.FileDescriptorSet")
-                    .ok_or_else(|| SchemaError::Input {
-                        path: "descriptor.proto".into(),
-                        message: "FileDescriptorSet type unavailable".into(),
-                    })?;
-                let msg =
-                    DynamicMessage::decode(desc, fds.encode_to_vec().as_slice()).map_err(|e| {
-                        SchemaError::Input {
-                            path: "<image>".into(),
-                            message: e.to_string(),
-                        }
-                    })?;
-                let mut out = serde_json::to_vec_pretty(&msg).map_err(|e| SchemaError::Input {
+                let err = |message: String| SchemaError::Input {
                     path: "<image>".into(),
-                    message: e.to_string(),
-                })?;
+                    message,
+                };
+                let desc = self
+                    .pool
+                    .get_message_by_name("google.protobuf.FileDescriptorSet")
+                    .or_else(|| {
+                        DescriptorPool::global()
+                            .get_message_by_name("google.protobuf.FileDescriptorSet")
+                    })
+                    .ok_or_else(|| err("FileDescriptorSet type unavailable".into()))?;
+                let msg =
+                    DynamicMessage::decode(desc, set.as_slice()).map_err(|e| err(e.to_string()))?;
+                let mut out = serde_json::to_vec_pretty(&msg).map_err(|e| err(e.to_string()))?;
                 out.push(b'\n');
                 Ok(out)
             }
@@ -314,55 +329,165 @@ impl Image {
             path: path.display().to_string(),
             message,
         };
-        let fds = match OutputFormat::from_path(path) {
-            OutputFormat::Binary => FileDescriptorSet::decode(bytes.as_slice())
-                .map_err(|e| bad(format!("not a binary FileDescriptorSet: {e}")))?,
+        let encoded = match OutputFormat::from_path(path) {
+            OutputFormat::Binary => bytes,
             OutputFormat::Json => {
                 let desc = DescriptorPool::global()
                     .get_message_by_name("google.protobuf.FileDescriptorSet")
                     .ok_or_else(|| bad("FileDescriptorSet type unavailable".into()))?;
                 let mut de = serde_json::Deserializer::from_slice(&bytes);
-                let msg = DynamicMessage::deserialize(desc, &mut de)
+                let opts = prost_reflect::DeserializeOptions::new().deny_unknown_fields(false);
+                let msg = DynamicMessage::deserialize_with_options(desc, &mut de, &opts)
                     .map_err(|e| bad(format!("not a JSON FileDescriptorSet: {e}")))?;
-                FileDescriptorSet::decode(msg.encode_to_vec().as_slice())
-                    .map_err(|e| bad(e.to_string()))?
+                msg.encode_to_vec()
             }
         };
-        if fds.file.is_empty() {
-            return Err(bad("descriptor set holds no files".into()));
-        }
-        let mut files: Vec<ImageFile> = fds
-            .file
-            .into_iter()
-            .map(|proto| ImageFile {
-                edition: None,
+        // Each file, with editions files presented as proto2 to prost-reflect.
+        let Some(parts) = fields(&encoded) else {
+            return Err(bad("not a FileDescriptorSet: malformed bytes".into()));
+        };
+        let mut set = Vec::with_capacity(encoded.len());
+        let mut files = Vec::new();
+        for (tag, field, _) in parts {
+            if tag != 1 {
+                continue;
+            }
+            let mut body = field;
+            let _ = prost::encoding::decode_key(&mut body);
+            let _ = prost::encoding::decode_varint(&mut body);
+            let (bytes, edition) = present_as_proto2(body);
+            let mut proto = FileDescriptorProto::decode(bytes.as_slice())
+                .map_err(|e| bad(format!("not a FileDescriptorSet: {e}")))?;
+            if edition.is_some() {
+                editions::mark(&mut proto);
+            }
+            prost::encoding::bytes::encode(1, &bytes, &mut set);
+            files.push(ImageFile {
+                edition,
                 display: proto.name().to_string(),
                 is_import: false,
                 proto,
-            })
-            .collect();
-        files.sort_by(|a, b| a.proto.name().cmp(b.proto.name()));
-        // Check that it links (every import present, every type resolvable).
-        let image = Image { files };
-        image
-            .pool()
-            .map_err(|e| bad(format!("descriptor set does not link: {e}")))?;
-        Ok(image)
-    }
-
-    /// A prost-reflect pool over the image (editions files are presented as proto2 with
-    /// their features; the checker resolves features itself).
-    pub fn pool(&self) -> Result<DescriptorPool, prost_reflect::DescriptorError> {
-        let mut fds = self.to_descriptor_set(true, false);
-        for f in &mut fds.file {
-            editions::unmark(f);
+            });
         }
-        // Start from the global pool (descriptor.proto and the well-known types) so that a
-        // descriptor set written without imports of those still links.
-        let mut pool = DescriptorPool::global();
-        fds.file
-            .retain(|f| pool.get_file_by_name(f.name()).is_none());
-        pool.add_file_descriptor_set(fds)?;
-        Ok(pool)
+        if files.is_empty() {
+            return Err(bad("descriptor set holds no files".into()));
+        }
+        files.sort_by(|a, b| a.proto.name().cmp(b.proto.name()));
+        // Check that it links (every import present, every type resolvable), keeping every
+        // option as encoded. Well-known types missing from the set come from the global pool.
+        // prost-reflect can panic on malformed input: that is an error here, never a crash.
+        let built = std::panic::catch_unwind(|| {
+            DescriptorPool::decode(set.as_slice()).or_else(|first| {
+                let mut pool = DescriptorPool::global();
+                let mut rest = FileDescriptorSet::default();
+                for f in &files {
+                    if pool.get_file_by_name(f.proto.name()).is_none() {
+                        let mut p = f.proto.clone();
+                        if f.edition.is_some() {
+                            p.syntax = Some("proto2".into());
+                        }
+                        rest.file.push(p);
+                    }
+                }
+                pool.add_file_descriptor_set(rest)
+                    .map(|_| pool)
+                    .map_err(|_| first)
+            })
+        });
+        let pool = match built {
+            Ok(Ok(pool)) => pool,
+            Ok(Err(e)) => return Err(bad(format!("descriptor set does not link: {e}"))),
+            Err(_) => {
+                return Err(bad(
+                    "descriptor set is malformed (the linker rejected it)".into()
+                ));
+            }
+        };
+        Ok(Image { files, pool })
     }
+}
+
+/// Splits an encoded message into its top-level fields: `(field number, whole field bytes,
+/// payload for varint fields)`. `None` when the bytes are not a well-formed message.
+fn fields(raw: &[u8]) -> Option<Vec<(u32, &[u8], Option<u64>)>> {
+    use prost::encoding::{WireType, decode_key, decode_varint};
+    let mut out = Vec::new();
+    let mut buf = raw;
+    while !buf.is_empty() {
+        let start_len = buf.len();
+        let (tag, wt) = decode_key(&mut buf).ok()?;
+        let mut value = None;
+        match wt {
+            WireType::Varint => value = Some(decode_varint(&mut buf).ok()?),
+            WireType::LengthDelimited => {
+                let n = decode_varint(&mut buf).ok()? as usize;
+                if n > buf.len() {
+                    return None;
+                }
+                buf = &buf[n..];
+            }
+            WireType::SixtyFourBit if buf.len() >= 8 => buf = &buf[8..],
+            WireType::ThirtyTwoBit if buf.len() >= 4 => buf = &buf[4..],
+            _ => return None,
+        }
+        out.push((
+            tag,
+            &raw[raw.len() - start_len..raw.len() - buf.len()],
+            value,
+        ));
+    }
+    Some(out)
+}
+
+/// Re-encodes one compiled file: drops source info unless wanted (and replaces it with the
+/// corrected one), and restores `syntax = "editions"` and `edition` for editions files.
+fn rewrite_file(raw: &[u8], f: &ImageFile, include_source_info: bool) -> Vec<u8> {
+    let Some(parts) = fields(raw) else {
+        return raw.to_vec();
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    for (tag, bytes, _) in parts {
+        let drop = tag == 9 || (f.edition.is_some() && (tag == 12 || tag == 14));
+        if !drop {
+            out.extend_from_slice(bytes);
+        }
+    }
+    if include_source_info {
+        if let Some(info) = &f.proto.source_code_info {
+            prost::encoding::message::encode(9, info, &mut out);
+        }
+    }
+    if let Some(ed) = f.edition {
+        prost::encoding::string::encode(12, &"editions".to_string(), &mut out);
+        prost::encoding::int32::encode(14, &ed, &mut out);
+    }
+    out
+}
+
+/// For a file read from a descriptor set: an editions file is presented to prost-reflect
+/// (which predates editions) as proto2; returns the bytes and the edition.
+fn present_as_proto2(raw: &[u8]) -> (Vec<u8>, Option<i32>) {
+    let Some(parts) = fields(raw) else {
+        return (raw.to_vec(), None);
+    };
+    let editions = parts
+        .iter()
+        .any(|(tag, bytes, _)| *tag == 12 && bytes.ends_with(b"editions"));
+    if !editions {
+        return (raw.to_vec(), None);
+    }
+    let edition = parts
+        .iter()
+        .find(|(tag, _, _)| *tag == 14)
+        .and_then(|(_, _, v)| *v)
+        .map(|v| v as i32)
+        .unwrap_or(editions::EDITION_2023);
+    let mut out = Vec::with_capacity(raw.len());
+    for (tag, bytes, _) in parts {
+        if tag != 12 && tag != 14 {
+            out.extend_from_slice(bytes);
+        }
+    }
+    prost::encoding::string::encode(12, &"proto2".to_string(), &mut out);
+    (out, Some(edition))
 }
