@@ -1,1 +1,283 @@
-//! stub
+//! Renders checker findings: buf's `text` and `json`, GitHub Actions workflow commands,
+//! JUnit XML, SARIF 2.1.0 (GitHub code scanning) and a `pretty` format with the source line
+//! and a fix hint. Renderers only read findings; the engine never formats.
+
+use std::fmt::Write as _;
+
+use protoreg_check::{Finding, RULES};
+
+/// The output formats of `protoreg breaking --error-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    GithubActions,
+    Junit,
+    Sarif,
+    Pretty,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "text" => Format::Text,
+            "json" => Format::Json,
+            "github-actions" => Format::GithubActions,
+            "junit" => Format::Junit,
+            "sarif" => Format::Sarif,
+            "pretty" => Format::Pretty,
+            _ => {
+                return Err(format!(
+                    "unknown format {s:?} (text, json, github-actions, junit, sarif, pretty)"
+                ));
+            }
+        })
+    }
+}
+
+/// Renders findings; `source` returns a file's text by display path (for `pretty`).
+pub fn render(
+    format: Format,
+    findings: &[Finding],
+    source: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    match format {
+        Format::Text => text(findings),
+        Format::Json => json(findings),
+        Format::GithubActions => github(findings),
+        Format::Junit => junit(findings),
+        Format::Sarif => sarif(findings),
+        Format::Pretty => pretty(findings, source),
+    }
+}
+
+fn location(f: &Finding) -> String {
+    let s = f.span;
+    match &f.path {
+        Some(p) => format!("{p}:{}:{}", s.start_line, s.start_column),
+        None => "<input>".to_string(),
+    }
+}
+
+/// buf's text format: `path:line:col:message`.
+pub fn text(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let _ = writeln!(out, "{}:{}", location(f), f.message);
+    }
+    out
+}
+
+/// buf's JSON format: one object a line.
+pub fn json(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let mut obj = serde_json::Map::new();
+        if let Some(p) = &f.path {
+            obj.insert("path".into(), p.clone().into());
+        }
+        obj.insert("start_line".into(), f.span.start_line.into());
+        obj.insert("start_column".into(), f.span.start_column.into());
+        obj.insert("end_line".into(), f.span.end_line.into());
+        obj.insert("end_column".into(), f.span.end_column.into());
+        obj.insert("type".into(), f.rule.into());
+        obj.insert("message".into(), f.message.clone().into());
+        let _ = writeln!(out, "{}", serde_json::Value::Object(obj));
+    }
+    out
+}
+
+fn gh_escape(s: &str, property: bool) -> String {
+    let s = s
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
+    if property {
+        s.replace(':', "%3A").replace(',', "%2C")
+    } else {
+        s
+    }
+}
+
+/// GitHub Actions workflow commands (`::error file=...`).
+pub fn github(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let s = f.span;
+        let mut props = Vec::new();
+        if let Some(p) = &f.path {
+            props.push(format!("file={}", gh_escape(p, true)));
+            props.push(format!(
+                "line={},endLine={},col={},endColumn={}",
+                s.start_line, s.end_line, s.start_column, s.end_column
+            ));
+        }
+        props.push(format!("title={}", gh_escape(f.rule, true)));
+        let _ = writeln!(
+            out,
+            "::error {}::{}",
+            props.join(","),
+            gh_escape(&f.message, false)
+        );
+    }
+    out
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {}
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// JUnit XML: one test suite per file, one failing test case per finding.
+pub fn junit(findings: &[Finding]) -> String {
+    let mut by_file: std::collections::BTreeMap<String, Vec<&Finding>> = Default::default();
+    for f in findings {
+        by_file
+            .entry(f.path.clone().unwrap_or_else(|| "<input>".into()))
+            .or_default()
+            .push(f);
+    }
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"protoreg breaking\" tests=\"{0}\" failures=\"{0}\">",
+        findings.len()
+    );
+    for (file, fs) in by_file {
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{1}\" failures=\"{1}\" errors=\"0\">",
+            xml_escape(&file),
+            fs.len()
+        );
+        for f in fs {
+            let name = format!("{}:{}:{}", f.rule, f.span.start_line, f.span.start_column);
+            let _ = writeln!(
+                out,
+                "    <testcase classname=\"{}\" name=\"{}\">",
+                xml_escape(&file),
+                xml_escape(&name)
+            );
+            let _ = writeln!(
+                out,
+                "      <failure message=\"{}\" type=\"{}\">{}:{}</failure>",
+                xml_escape(&f.message),
+                f.rule,
+                xml_escape(&location(f)),
+                xml_escape(&f.message)
+            );
+            let _ = writeln!(out, "    </testcase>");
+        }
+        let _ = writeln!(out, "  </testsuite>");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// SARIF 2.1.0, one run, every rule described, one result per finding.
+pub fn sarif(findings: &[Finding]) -> String {
+    use serde_json::json;
+    let rules: Vec<_> = RULES
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "shortDescription": {"text": r.id},
+                "fullDescription": {"text": r.purpose},
+                "properties": {"categories": r.categories},
+            })
+        })
+        .collect();
+    let results: Vec<_> = findings
+        .iter()
+        .map(|f| {
+            let mut r = json!({
+                "ruleId": f.rule,
+                "level": "error",
+                "message": {"text": f.message},
+            });
+            if let Some(p) = &f.path {
+                r["locations"] = json!([{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": p},
+                        "region": {
+                            "startLine": f.span.start_line,
+                            "startColumn": f.span.start_column,
+                            "endLine": f.span.end_line,
+                            "endColumn": f.span.end_column,
+                        }
+                    }
+                }]);
+            }
+            r
+        })
+        .collect();
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "protoreg", "informationUri": "https://github.com/protoreg/protoreg", "version": env!("CARGO_PKG_VERSION"), "rules": rules}},
+            "results": results,
+        }]
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Human format: location, rule, message, the source line with a caret, and a fix hint.
+pub fn pretty(findings: &[Finding], source: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut cache: std::collections::HashMap<String, Option<String>> = Default::default();
+    for f in findings {
+        let _ = writeln!(out, "error[{}]: {}", f.rule, f.message);
+        let _ = writeln!(out, "  --> {}", location(f));
+        if let Some(p) = &f.path {
+            let text = cache.entry(p.clone()).or_insert_with(|| source(p));
+            if let Some(line) = text
+                .as_deref()
+                .and_then(|t| t.lines().nth(f.span.start_line as usize - 1))
+            {
+                let n = f.span.start_line.to_string();
+                let pad = " ".repeat(n.len());
+                let col = f.span.start_column as usize;
+                let width = if f.span.end_line == f.span.start_line {
+                    (f.span.end_column as usize).saturating_sub(col).max(1)
+                } else {
+                    line.chars().count().saturating_sub(col - 1).max(1)
+                };
+                let _ = writeln!(out, "{pad} |");
+                let _ = writeln!(out, "{n} | {line}");
+                let _ = writeln!(
+                    out,
+                    "{pad} | {}{}",
+                    " ".repeat(col.saturating_sub(1)),
+                    "^".repeat(width)
+                );
+            }
+        }
+        if let Some(fix) = &f.fix {
+            let _ = writeln!(out, "  = fix: {fix}");
+        }
+        if let Some(r) = RULES.iter().find(|r| r.id == f.rule) {
+            let _ = writeln!(out, "  = why: {}", r.purpose);
+        }
+        out.push('\n');
+    }
+    if !findings.is_empty() {
+        let _ = writeln!(out, "{} breaking change(s)", findings.len());
+    }
+    out
+}

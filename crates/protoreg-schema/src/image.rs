@@ -13,6 +13,7 @@ use protox::file::{
 };
 
 use crate::diagnostic::{Diagnostic, Diagnostics, line_col};
+use crate::wire::fields;
 use crate::{SchemaError, SourceSet, check_relative, editions};
 
 /// One file of an image: its descriptor, whether it is only an import, and how to name it.
@@ -405,38 +406,6 @@ impl Image {
         };
         Ok(Image { files, pool })
     }
-}
-
-/// Splits an encoded message into its top-level fields: `(field number, whole field bytes,
-/// payload for varint fields)`. `None` when the bytes are not a well-formed message.
-fn fields(raw: &[u8]) -> Option<Vec<(u32, &[u8], Option<u64>)>> {
-    use prost::encoding::{WireType, decode_key, decode_varint};
-    let mut out = Vec::new();
-    let mut buf = raw;
-    while !buf.is_empty() {
-        let start_len = buf.len();
-        let (tag, wt) = decode_key(&mut buf).ok()?;
-        let mut value = None;
-        match wt {
-            WireType::Varint => value = Some(decode_varint(&mut buf).ok()?),
-            WireType::LengthDelimited => {
-                let n = decode_varint(&mut buf).ok()? as usize;
-                if n > buf.len() {
-                    return None;
-                }
-                buf = &buf[n..];
-            }
-            WireType::SixtyFourBit if buf.len() >= 8 => buf = &buf[8..],
-            WireType::ThirtyTwoBit if buf.len() >= 4 => buf = &buf[4..],
-            _ => return None,
-        }
-        out.push((
-            tag,
-            &raw[raw.len() - start_len..raw.len() - buf.len()],
-            value,
-        ));
-    }
-    Some(out)
 }
 
 /// Re-encodes one compiled file: drops source info unless wanted (and replaces it with the

@@ -11,6 +11,7 @@ mod diagnostic;
 mod editions;
 mod git;
 mod image;
+pub mod wire;
 
 pub use config::{BreakingConfig, BufConfig};
 pub use diagnostic::{Diagnostic, Diagnostics};

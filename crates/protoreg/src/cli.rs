@@ -23,6 +23,51 @@ struct Cli {
 enum Command {
     /// Compile a module (directory, file or descriptor set) to a descriptor set.
     Build(BuildArgs),
+    /// Report breaking changes of INPUT against another version (drop-in for `buf breaking`).
+    Breaking(BreakingArgs),
+    /// List every breaking rule with its categories and why it breaks clients.
+    Rules(RulesArgs),
+}
+
+#[derive(clap::Args)]
+struct BreakingArgs {
+    /// The current version: a directory, a .proto file, a descriptor set, or DIR#ref=REV.
+    #[arg(default_value = ".")]
+    input: String,
+    /// The previous version, in the same forms (`.git#ref=main` reads git objects).
+    #[arg(long, required_unless_present = "against_git")]
+    against: Option<String>,
+    /// Shorthand for `--against INPUT#ref=REV`: the same directory at a git revision.
+    #[arg(long, value_name = "REV", conflicts_with = "against")]
+    against_git: Option<String>,
+    /// text, json, github-actions, junit, sarif or pretty.
+    #[arg(long, default_value = "text")]
+    error_format: protoreg_report::Format,
+    /// A buf.yaml to read the `breaking` section from (default: the input's own).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Only check files of the input, not their imports.
+    #[arg(long)]
+    exclude_imports: bool,
+    /// Only report findings in these files or directories (import paths; repeatable).
+    #[arg(long = "path")]
+    paths: Vec<String>,
+    /// Do not report findings in these files or directories (repeatable).
+    #[arg(long = "exclude-path")]
+    exclude_paths: Vec<String>,
+    /// Import path for files outside the inputs (repeatable).
+    #[arg(short = 'I', long = "include")]
+    include: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RulesArgs {
+    /// Only rules of this category (FILE, PACKAGE, WIRE_JSON, WIRE).
+    #[arg(long)]
+    category: Option<String>,
+    /// Print as JSON lines.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -46,11 +91,14 @@ struct BuildArgs {
 
 /// Exit statuses, as buf: 0 clean, 1 usage or compile error, 100 findings.
 pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_FINDINGS: u8 = 100;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(a) => build(a),
+        Command::Breaking(a) => breaking(a),
+        Command::Rules(a) => rules(a),
     };
     match result {
         Ok(code) => code,
@@ -106,6 +154,71 @@ fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
         ));
         std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
+    let current = Input::parse(&a.input)?.load(&a.include)?;
+    let against_spec = match (&a.against, &a.against_git) {
+        (Some(s), _) => s.clone(),
+        (None, Some(rev)) => format!("{}#ref={rev}", a.input),
+        (None, None) => anyhow::bail!("--against or --against-git is required"),
+    };
+    let previous = Input::parse(&against_spec)
+        .with_context(|| format!("--against {against_spec}"))?
+        .load(&a.include)
+        .with_context(|| format!("--against {against_spec}"))?;
+    let config = match &a.config {
+        Some(path) => protoreg_schema::BufConfig::from_file(path)?.breaking,
+        None => current
+            .config
+            .as_ref()
+            .map(|c| c.breaking.clone())
+            .unwrap_or_else(|| protoreg_schema::BreakingConfig {
+                version: "v1".into(),
+                ..Default::default()
+            }),
+    };
+    let opts = protoreg_check::Options {
+        config,
+        exclude_imports: a.exclude_imports,
+        paths: a.paths,
+        exclude_paths: a.exclude_paths,
+    };
+    let findings = protoreg_check::check(&current.image, &previous.image, &opts)?;
+    let sources = |display: &str| -> Option<String> { std::fs::read_to_string(display).ok() };
+    let rendered = protoreg_report::render(a.error_format, &findings, &sources);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(rendered.as_bytes())?;
+    stdout.flush()?;
+    Ok(if findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FINDINGS)
+    })
+}
+
+fn rules(a: RulesArgs) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    for r in protoreg_check::RULES {
+        if let Some(c) = &a.category {
+            if !r.categories.contains(&c.as_str()) {
+                continue;
+            }
+        }
+        if a.json {
+            let v = serde_json::json!({"id": r.id, "categories": r.categories, "default": r.is_default(), "purpose": r.purpose});
+            writeln!(out, "{v}")?;
+        } else {
+            writeln!(
+                out,
+                "{:<48} {:<32} {}",
+                r.id,
+                r.categories.join(","),
+                r.purpose
+            )?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,347 @@
+//! One side of a comparison: every element of an [`Image`] by the key the rules pair on
+//! (files by path, types by full name), with its source path and resolved features.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use prost_types::{
+    DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, ServiceDescriptorProto,
+    field_descriptor_proto::{Label, Type},
+};
+use protoreg_schema::{Image, ImageFile};
+
+use crate::Span;
+use crate::features::{self, Features, Syntax};
+
+pub(crate) struct FileEl<'a> {
+    pub file: &'a ImageFile,
+    pub syntax: Syntax,
+}
+
+pub(crate) struct MessageEl<'a> {
+    pub file: &'a ImageFile,
+    pub proto: &'a DescriptorProto,
+    pub path: Vec<i32>,
+    pub nested_name: String,
+    pub features: Features,
+    pub fields: Vec<FieldEl<'a>>,
+}
+
+pub(crate) struct FieldEl<'a> {
+    pub file: &'a ImageFile,
+    pub proto: &'a FieldDescriptorProto,
+    pub path: Vec<i32>,
+    pub full_name: String,
+    /// Short name of the containing message (fields), or `extendee` (extensions).
+    pub parent_name: String,
+    pub is_extension: bool,
+    pub features: Features,
+    pub syntax: Syntax,
+    /// The real (non-synthetic) oneof the field belongs to.
+    pub oneof: Option<String>,
+    pub in_oneof_any: bool,
+    pub in_map_entry: bool,
+    pub is_map: bool,
+}
+
+pub(crate) struct EnumEl<'a> {
+    pub file: &'a ImageFile,
+    pub proto: &'a EnumDescriptorProto,
+    pub path: Vec<i32>,
+    pub nested_name: String,
+    pub features: Features,
+}
+
+pub(crate) struct ServiceEl<'a> {
+    pub file: &'a ImageFile,
+    pub proto: &'a ServiceDescriptorProto,
+    pub path: Vec<i32>,
+}
+
+type LocMap = HashMap<Vec<i32>, Span>;
+
+pub(crate) struct Side<'a> {
+    pub image: &'a Image,
+    pub files: BTreeMap<&'a str, FileEl<'a>>,
+    pub messages: BTreeMap<String, MessageEl<'a>>,
+    pub enums: BTreeMap<String, EnumEl<'a>>,
+    pub services: BTreeMap<String, ServiceEl<'a>>,
+    pub extensions: Vec<FieldEl<'a>>,
+    /// Full names of the messages and enums declared in each file.
+    by_file: HashMap<&'a str, (Vec<String>, Vec<String>)>,
+    locations: RefCell<HashMap<&'a str, Rc<LocMap>>>,
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+impl<'a> Side<'a> {
+    /// Indexes the image; with `exclude_imports`, files that are only imports are left out.
+    pub fn new(image: &'a Image, exclude_imports: bool) -> Self {
+        let mut side = Side {
+            image,
+            files: BTreeMap::new(),
+            messages: BTreeMap::new(),
+            enums: BTreeMap::new(),
+            services: BTreeMap::new(),
+            extensions: Vec::new(),
+            by_file: HashMap::new(),
+            locations: RefCell::new(HashMap::new()),
+        };
+        for f in &image.files {
+            if exclude_imports && f.is_import {
+                continue;
+            }
+            let syntax = Syntax::of(f);
+            let file_features = features::for_file(image, f, syntax);
+            side.files
+                .insert(f.proto.name(), FileEl { file: f, syntax });
+            let pkg = f.proto.package();
+            for (i, m) in f.proto.message_type.iter().enumerate() {
+                side.add_message(f, syntax, m, vec![4, i as i32], pkg, "", file_features);
+            }
+            for (i, e) in f.proto.enum_type.iter().enumerate() {
+                side.add_enum(f, syntax, e, vec![5, i as i32], pkg, "", file_features);
+            }
+            for (i, s) in f.proto.service.iter().enumerate() {
+                side.services.insert(
+                    join(pkg, s.name()),
+                    ServiceEl {
+                        file: f,
+                        proto: s,
+                        path: vec![6, i as i32],
+                    },
+                );
+            }
+            for (i, x) in f.proto.extension.iter().enumerate() {
+                let ext = side.field(f, syntax, x, vec![7, i as i32], pkg, None, file_features);
+                side.extensions.push(ext);
+            }
+        }
+        side
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_message(
+        &mut self,
+        f: &'a ImageFile,
+        syntax: Syntax,
+        m: &'a DescriptorProto,
+        path: Vec<i32>,
+        pkg: &str,
+        outer: &str,
+        parent_features: Features,
+    ) {
+        let nested_name = join(outer, m.name());
+        let full_name = join(pkg, &nested_name);
+        let features = features::for_message(self.image, f, syntax, &full_name, parent_features);
+        for (i, n) in m.nested_type.iter().enumerate() {
+            let mut p = path.clone();
+            p.extend([3, i as i32]);
+            self.add_message(f, syntax, n, p, pkg, &nested_name, features);
+        }
+        for (i, e) in m.enum_type.iter().enumerate() {
+            let mut p = path.clone();
+            p.extend([4, i as i32]);
+            self.add_enum(f, syntax, e, p, pkg, &nested_name, features);
+        }
+        for (i, x) in m.extension.iter().enumerate() {
+            let mut p = path.clone();
+            p.extend([6, i as i32]);
+            let ext = self.field(f, syntax, x, p, &full_name, None, features);
+            self.extensions.push(ext);
+        }
+        let mut fields = Vec::with_capacity(m.field.len());
+        for (i, fd) in m.field.iter().enumerate() {
+            let mut p = path.clone();
+            p.extend([2, i as i32]);
+            fields.push(self.field(f, syntax, fd, p, &full_name, Some(m), features));
+        }
+        self.by_file
+            .entry(f.proto.name())
+            .or_default()
+            .0
+            .push(full_name.clone());
+        self.messages.insert(
+            full_name.clone(),
+            MessageEl {
+                file: f,
+                proto: m,
+                path,
+                nested_name,
+                features,
+                fields,
+            },
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_enum(
+        &mut self,
+        f: &'a ImageFile,
+        syntax: Syntax,
+        e: &'a EnumDescriptorProto,
+        path: Vec<i32>,
+        pkg: &str,
+        outer: &str,
+        parent_features: Features,
+    ) {
+        let nested_name = join(outer, e.name());
+        let full_name = join(pkg, &nested_name);
+        let features = features::for_enum(self.image, f, syntax, &full_name, parent_features);
+        self.by_file
+            .entry(f.proto.name())
+            .or_default()
+            .1
+            .push(full_name.clone());
+        self.enums.insert(
+            full_name,
+            EnumEl {
+                file: f,
+                proto: e,
+                path,
+                nested_name,
+                features,
+            },
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn field(
+        &self,
+        f: &'a ImageFile,
+        syntax: Syntax,
+        fd: &'a FieldDescriptorProto,
+        path: Vec<i32>,
+        scope: &str,
+        message: Option<&'a DescriptorProto>,
+        parent_features: Features,
+    ) -> FieldEl<'a> {
+        let full_name = join(scope, fd.name());
+        let is_extension = message.is_none();
+        let features = features::for_field(
+            self.image,
+            f,
+            syntax,
+            scope,
+            fd,
+            is_extension,
+            parent_features,
+        );
+        let (oneof, in_oneof_any) = match (message, fd.oneof_index) {
+            (Some(m), Some(i)) => {
+                let name = m.oneof_decl.get(i as usize).map(|o| o.name().to_string());
+                if fd.proto3_optional() {
+                    (None, true)
+                } else {
+                    (name, true)
+                }
+            }
+            _ => (None, false),
+        };
+        let in_map_entry =
+            message.is_some_and(|m| m.options.as_ref().is_some_and(|o| o.map_entry()));
+        let is_map = fd.label() == Label::Repeated
+            && fd.r#type() == Type::Message
+            && message.is_some_and(|m| {
+                let entry = fd.type_name().rsplit('.').next().unwrap_or_default();
+                m.nested_type
+                    .iter()
+                    .any(|n| n.name() == entry && n.options.as_ref().is_some_and(|o| o.map_entry()))
+                    && fd.type_name().ends_with(&format!("{}.{}", m.name(), entry))
+            });
+        FieldEl {
+            file: f,
+            proto: fd,
+            path,
+            full_name,
+            parent_name: if is_extension {
+                fd.extendee().trim_start_matches('.').to_string()
+            } else {
+                message.map(|m| m.name().to_string()).unwrap_or_default()
+            },
+            is_extension,
+            features,
+            syntax,
+            oneof,
+            in_oneof_any,
+            in_map_entry,
+            is_map,
+        }
+    }
+
+    /// The span of a source path in a file, if the file has source info for it.
+    pub fn span(&self, file: &'a ImageFile, path: &[i32]) -> Option<Span> {
+        let name = file.proto.name();
+        let map = {
+            let mut cache = self.locations.borrow_mut();
+            cache
+                .entry(name)
+                .or_insert_with(|| {
+                    let mut m = LocMap::new();
+                    if let Some(info) = &file.proto.source_code_info {
+                        for loc in &info.location {
+                            let s = &loc.span;
+                            let span = match s.len() {
+                                3 => Span::new(s[0], s[1], s[0], s[2]),
+                                4 => Span::new(s[0], s[1], s[2], s[3]),
+                                _ => continue,
+                            };
+                            m.entry(loc.path.clone()).or_insert(span);
+                        }
+                    }
+                    Rc::new(m)
+                })
+                .clone()
+        };
+        map.get(path).copied()
+    }
+
+    /// Messages of one file by nested name.
+    pub fn file_messages(&self, file: &str) -> BTreeMap<&str, &MessageEl<'a>> {
+        let Some((names, _)) = self.by_file.get(file) else {
+            return BTreeMap::new();
+        };
+        names
+            .iter()
+            .filter_map(|n| self.messages.get(n))
+            .map(|m| (m.nested_name.as_str(), m))
+            .collect()
+    }
+
+    pub fn file_enums(&self, file: &str) -> BTreeMap<&str, &EnumEl<'a>> {
+        let Some((_, names)) = self.by_file.get(file) else {
+            return BTreeMap::new();
+        };
+        names
+            .iter()
+            .filter_map(|n| self.enums.get(n))
+            .map(|e| (e.nested_name.as_str(), e))
+            .collect()
+    }
+
+    /// Extensions of one file by nested name (full name without the package).
+    pub fn file_extensions(&self, file: &str, pkg: &str) -> BTreeMap<String, &FieldEl<'a>> {
+        self.extensions
+            .iter()
+            .filter(|x| x.file.proto.name() == file)
+            .map(|x| (strip_pkg(&x.full_name, pkg), x))
+            .collect()
+    }
+}
+
+pub(crate) fn strip_pkg(full: &str, pkg: &str) -> String {
+    if pkg.is_empty() {
+        full.to_string()
+    } else {
+        full.strip_prefix(&format!("{pkg}."))
+            .unwrap_or(full)
+            .to_string()
+    }
+}
