@@ -91,7 +91,9 @@ impl Features {
     }
 
     /// Overlays the `features` field (number `field`) of an encoded options message.
-    fn overlay(mut self, options: &[u8], field: u32) -> Self {
+    /// `utf8_none` is the number of `NONE` in the compiler's `Utf8Validation` (older copies
+    /// of descriptor.proto number it 1, newer ones 3); it is normalised to 3.
+    fn overlay(mut self, options: &[u8], field: u32, utf8_none: i32) -> Self {
         let Some(parts) = wire::fields(options) else {
             return self;
         };
@@ -106,7 +108,9 @@ impl Features {
                 match (t, v) {
                     (1, Some(v)) => self.presence = v as i32,
                     (2, Some(v)) => self.enum_type = v as i32,
-                    (4, Some(v)) => self.utf8 = v as i32,
+                    (4, Some(v)) => {
+                        self.utf8 = if v as i32 == utf8_none { 3 } else { v as i32 }
+                    }
                     (5, Some(v)) => self.encoding = v as i32,
                     (6, Some(v)) => self.json = v as i32,
                     (1000 | 1001, None) => {
@@ -146,7 +150,7 @@ pub(crate) fn for_file(image: &Image, f: &ImageFile, syntax: Syntax) -> Features
         return d;
     }
     match image.pool.get_file_by_name(f.proto.name()) {
-        Some(fd) => d.overlay(&fd.options().encode_to_vec(), FILE_FEATURES),
+        Some(fd) => d.overlay(&fd.options().encode_to_vec(), FILE_FEATURES, utf8_none(image)),
         None => d,
     }
 }
@@ -162,7 +166,7 @@ pub(crate) fn for_message(
         return parent;
     }
     match image.pool.get_message_by_name(full) {
-        Some(m) => parent.overlay(&m.options().encode_to_vec(), MESSAGE_FEATURES),
+        Some(m) => parent.overlay(&m.options().encode_to_vec(), MESSAGE_FEATURES, utf8_none(image)),
         None => parent,
     }
 }
@@ -178,7 +182,7 @@ pub(crate) fn for_enum(
         return parent;
     }
     match image.pool.get_enum_by_name(full) {
-        Some(e) => parent.overlay(&e.options().encode_to_vec(), ENUM_FEATURES),
+        Some(e) => parent.overlay(&e.options().encode_to_vec(), ENUM_FEATURES, utf8_none(image)),
         None => parent,
     }
 }
@@ -213,7 +217,17 @@ pub(crate) fn for_field(
             .map(|x| x.options().encode_to_vec())
     };
     match options {
-        Some(o) => parent.overlay(&o, FIELD_FEATURES),
+        Some(o) => parent.overlay(&o, FIELD_FEATURES, utf8_none(image)),
         None => parent,
     }
+}
+
+/// The number of `google.protobuf.FeatureSet.Utf8Validation.NONE` in the image's pool.
+fn utf8_none(image: &Image) -> i32 {
+    image
+        .pool
+        .get_enum_by_name("google.protobuf.FeatureSet.Utf8Validation")
+        .and_then(|e| e.get_value_by_name("NONE"))
+        .map(|v| v.number())
+        .unwrap_or(3)
 }

@@ -70,6 +70,9 @@ pub(crate) struct Side<'a> {
     pub extensions: Vec<FieldEl<'a>>,
     /// Full names of the messages and enums declared in each file.
     by_file: HashMap<&'a str, (Vec<String>, Vec<String>)>,
+    /// Synthetic map-entry messages have no source info: their paths are located at the
+    /// map field's type (`(file, entry message path) -> map field path + [6]`).
+    map_entry_alias: HashMap<(&'a str, Vec<i32>), Vec<i32>>,
     locations: RefCell<HashMap<&'a str, Rc<LocMap>>>,
 }
 
@@ -92,6 +95,7 @@ impl<'a> Side<'a> {
             services: BTreeMap::new(),
             extensions: Vec::new(),
             by_file: HashMap::new(),
+            map_entry_alias: HashMap::new(),
             locations: RefCell::new(HashMap::new()),
         };
         for f in &image.files {
@@ -141,11 +145,6 @@ impl<'a> Side<'a> {
         let nested_name = join(outer, m.name());
         let full_name = join(pkg, &nested_name);
         let features = features::for_message(self.image, f, syntax, &full_name, parent_features);
-        for (i, n) in m.nested_type.iter().enumerate() {
-            let mut p = path.clone();
-            p.extend([3, i as i32]);
-            self.add_message(f, syntax, n, p, pkg, &nested_name, features);
-        }
         for (i, e) in m.enum_type.iter().enumerate() {
             let mut p = path.clone();
             p.extend([4, i as i32]);
@@ -162,6 +161,26 @@ impl<'a> Side<'a> {
             let mut p = path.clone();
             p.extend([2, i as i32]);
             fields.push(self.field(f, syntax, fd, p, &full_name, Some(m), features));
+        }
+        for (i, n) in m.nested_type.iter().enumerate() {
+            let mut p = path.clone();
+            p.extend([3, i as i32]);
+            if n.options.as_ref().is_some_and(|o| o.map_entry()) {
+                let suffix = format!(".{}.{}", m.name(), n.name());
+                if let Some(j) = m.field.iter().position(|fd| fd.type_name().ends_with(&suffix)) {
+                    let mut target = path.clone();
+                    target.extend([2, j as i32, 6]);
+                    self.map_entry_alias.insert((f.proto.name(), p.clone()), target);
+                }
+            }
+            // Map entries take their features from the map field (`features.*` on a map
+            // field applies to its key and value).
+            let entry_features = fields
+                .iter()
+                .find(|fd: &&FieldEl| fd.is_map && fd.proto.type_name().ends_with(&format!(".{}", n.name())))
+                .map(|fd| fd.features)
+                .unwrap_or(features);
+            self.add_message(f, syntax, n, p, pkg, &nested_name, entry_features);
         }
         self.by_file
             .entry(f.proto.name())
@@ -300,7 +319,14 @@ impl<'a> Side<'a> {
                 })
                 .clone()
         };
-        map.get(path).copied()
+        if let Some(span) = map.get(path) {
+            return Some(*span);
+        }
+        (2..path.len()).rev().find_map(|n| {
+            self.map_entry_alias
+                .get(&(name, path[..n].to_vec()))
+                .and_then(|target| map.get(target).copied())
+        })
     }
 
     /// Messages of one file by nested name.

@@ -190,6 +190,16 @@ fn deleted_parent<'a>(side: &Side<'a>, file: &str, nested: &str) -> Option<Vec<i
     })
 }
 
+/// The closest surviving parent message of a deleted nested message, package-wide.
+fn deleted_message_parent<'c, 'a>(side: &'c Side<'a>, pkg: &str, nested: &str) -> Option<&'c MessageEl<'a>> {
+    let parts: Vec<&str> = nested.split('.').collect();
+    (1..parts.len()).rev().find_map(|i| {
+        let name = parts[..i].join(".");
+        let full = if pkg.is_empty() { name } else { format!("{pkg}.{name}") };
+        side.messages.get(&full)
+    })
+}
+
 fn enum_no_delete(cx: &mut Cx) {
     for (p, c) in file_pairs(cx) {
         let cur_enums = cx.cur.file_enums(c.file.proto.name());
@@ -461,6 +471,9 @@ fn package_no_delete_of(cx: &mut Cx, kind: &str, pick: fn(&Side) -> Vec<(String,
     // (package, nested name, file name)
     let by = |side: &Side| -> BTreeMap<String, BTreeMap<String, String>> {
         let mut m: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for f in side.files.values() {
+            m.entry(f.file.proto.package().to_string()).or_default();
+        }
         for (pkg, nested, file) in pick(side) {
             m.entry(pkg).or_default().insert(nested, file);
         }
@@ -479,6 +492,17 @@ fn package_no_delete_of(cx: &mut Cx, kind: &str, pick: fn(&Side) -> Vec<(String,
             let message =
                 format!("Previously present {kind} {nested:?} was deleted from package {pkg:?}.");
             match cx.cur.files.get(prev_file.as_str()).map(|f| f.file) {
+                Some(cf) if kind == "message" => {
+                    // buf looks for the closest surviving parent in the whole package, and
+                    // reports in the file where that parent now lives.
+                    match deleted_message_parent(cx.cur, pkg, nested) {
+                        Some(parent) => {
+                            let path = parent.path.clone();
+                            cx.report(Some(parent.file), &[&path], pf, message, None)
+                        }
+                        None => cx.report(Some(cf), &[], pf, message, None),
+                    }
+                }
                 Some(cf) => {
                     let loc = if kind == "service" {
                         None
@@ -1117,7 +1141,8 @@ fn enum_value_same_name(cx: &mut Cx) {
         let cur = numbers_to_names(c.proto);
         for (n, prev_names) in &prev {
             let Some(names) = cur.get(n) else { continue };
-            if names.iter().all(|nm| prev_names.contains(nm)) {
+            // Every previous name must still be there (adding an alias is fine).
+            if prev_names.iter().all(|nm| names.contains(nm)) {
                 continue;
             }
             let s = if prev_names.len() > 1 && names.len() > 1 {
