@@ -109,7 +109,13 @@ impl Features {
                     (1, Some(v)) => self.presence = v as i32,
                     (2, Some(v)) => self.enum_type = v as i32,
                     (4, Some(v)) => {
-                        self.utf8 = if v as i32 == utf8_none { 3 } else { v as i32 }
+                        // 1 is NONE in older copies of descriptor.proto and reserved in
+                        // newer ones, so it always means NONE.
+                        self.utf8 = if v as i32 == utf8_none || v == 1 {
+                            3
+                        } else {
+                            v as i32
+                        }
                     }
                     (5, Some(v)) => self.encoding = v as i32,
                     (6, Some(v)) => self.json = v as i32,
@@ -150,7 +156,11 @@ pub(crate) fn for_file(image: &Image, f: &ImageFile, syntax: Syntax) -> Features
         return d;
     }
     match image.pool.get_file_by_name(f.proto.name()) {
-        Some(fd) => d.overlay(&fd.options().encode_to_vec(), FILE_FEATURES, utf8_none(image)),
+        Some(fd) => d.overlay(
+            &fd.options().encode_to_vec(),
+            FILE_FEATURES,
+            utf8_none(image),
+        ),
         None => d,
     }
 }
@@ -166,7 +176,11 @@ pub(crate) fn for_message(
         return parent;
     }
     match image.pool.get_message_by_name(full) {
-        Some(m) => parent.overlay(&m.options().encode_to_vec(), MESSAGE_FEATURES, utf8_none(image)),
+        Some(m) => parent.overlay(
+            &m.options().encode_to_vec(),
+            MESSAGE_FEATURES,
+            utf8_none(image),
+        ),
         None => parent,
     }
 }
@@ -182,7 +196,11 @@ pub(crate) fn for_enum(
         return parent;
     }
     match image.pool.get_enum_by_name(full) {
-        Some(e) => parent.overlay(&e.options().encode_to_vec(), ENUM_FEATURES, utf8_none(image)),
+        Some(e) => parent.overlay(
+            &e.options().encode_to_vec(),
+            ENUM_FEATURES,
+            utf8_none(image),
+        ),
         None => parent,
     }
 }

@@ -167,17 +167,24 @@ impl<'a> Side<'a> {
             p.extend([3, i as i32]);
             if n.options.as_ref().is_some_and(|o| o.map_entry()) {
                 let suffix = format!(".{}.{}", m.name(), n.name());
-                if let Some(j) = m.field.iter().position(|fd| fd.type_name().ends_with(&suffix)) {
+                if let Some(j) = m
+                    .field
+                    .iter()
+                    .position(|fd| fd.type_name().ends_with(&suffix))
+                {
                     let mut target = path.clone();
                     target.extend([2, j as i32, 6]);
-                    self.map_entry_alias.insert((f.proto.name(), p.clone()), target);
+                    self.map_entry_alias
+                        .insert((f.proto.name(), p.clone()), target);
                 }
             }
             // Map entries take their features from the map field (`features.*` on a map
             // field applies to its key and value).
             let entry_features = fields
                 .iter()
-                .find(|fd: &&FieldEl| fd.is_map && fd.proto.type_name().ends_with(&format!(".{}", n.name())))
+                .find(|fd: &&FieldEl| {
+                    fd.is_map && fd.proto.type_name().ends_with(&format!(".{}", n.name()))
+                })
                 .map(|fd| fd.features)
                 .unwrap_or(features);
             self.add_message(f, syntax, n, p, pkg, &nested_name, entry_features);

@@ -191,11 +191,19 @@ fn deleted_parent<'a>(side: &Side<'a>, file: &str, nested: &str) -> Option<Vec<i
 }
 
 /// The closest surviving parent message of a deleted nested message, package-wide.
-fn deleted_message_parent<'c, 'a>(side: &'c Side<'a>, pkg: &str, nested: &str) -> Option<&'c MessageEl<'a>> {
+fn deleted_message_parent<'c, 'a>(
+    side: &'c Side<'a>,
+    pkg: &str,
+    nested: &str,
+) -> Option<&'c MessageEl<'a>> {
     let parts: Vec<&str> = nested.split('.').collect();
     (1..parts.len()).rev().find_map(|i| {
         let name = parts[..i].join(".");
-        let full = if pkg.is_empty() { name } else { format!("{pkg}.{name}") };
+        let full = if pkg.is_empty() {
+            name
+        } else {
+            format!("{pkg}.{name}")
+        };
         side.messages.get(&full)
     })
 }
