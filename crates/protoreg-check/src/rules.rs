@@ -1543,14 +1543,15 @@ fn field_wire_json_compatible_type(cx: &mut Cx) {
 }
 
 fn cpp_string_type(f: &FieldEl) -> (i32, bool) {
-    if !matches!(f.syntax, Syntax::Editions(ed) if ed >= 1001) {
-        if let Some(ctype) = f.proto.options.as_ref().and_then(|o| o.ctype) {
-            match ctype {
-                1 => return (2, false),                    // CORD
-                2 => return (features::CPP_STRING, true),  // STRING_PIECE
-                0 => return (features::CPP_STRING, false), // STRING
-                _ => {}
-            }
+    // Before edition 2024 an explicit `ctype` wins over the `(pb.cpp).string_type` feature.
+    if !matches!(f.syntax, Syntax::Editions(ed) if ed >= 1001)
+        && let Some(ctype) = f.proto.options.as_ref().and_then(|o| o.ctype)
+    {
+        match ctype {
+            1 => return (2, false),                    // CORD
+            2 => return (features::CPP_STRING, true),  // STRING_PIECE
+            0 => return (features::CPP_STRING, false), // STRING
+            _ => {}
         }
     }
     (f.features.cpp_string_type, false)

@@ -57,6 +57,7 @@ impl Diagnostic {
             };
             let mut out = String::new();
             if GraphicalReportHandler::new_themed(theme)
+                .with_wrap_lines(false)
                 .render_report(&mut out, report.as_ref())
                 .is_ok()
             {

@@ -69,7 +69,7 @@ impl GitRef {
             .trim()
             .to_string();
         let tree = format!("{}:{}", self.rev, prefix);
-        let listing = self.git(&["ls-tree", "-r", "-z", &tree])?;
+        let listing = self.git(&["ls-tree", "--full-tree", "-r", "-z", &tree])?;
         // Each entry: "<mode> <type> <oid>\t<path>\0"
         let mut entries = Vec::new();
         for rec in listing.split(|b| *b == 0).filter(|r| !r.is_empty()) {

@@ -195,10 +195,15 @@ fn to_diagnostics(
             .labels()
             .and_then(|mut l| l.next())
             .map(|l| (l.offset(), l.len()));
+        // protox words a bad import path as a group name; say what it is.
         let mut message = d.to_string();
         if let Some(help) = d.help() {
             message = format!("{message} ({help})");
         }
+        let message = message.replace(
+            "invalid group name (imports",
+            "invalid import path (imports",
+        );
         out.push(Diagnostic::at_offset(
             &display,
             source.clone(),
@@ -421,10 +426,8 @@ fn rewrite_file(raw: &[u8], f: &ImageFile, include_source_info: bool) -> Vec<u8>
             out.extend_from_slice(bytes);
         }
     }
-    if include_source_info {
-        if let Some(info) = &f.proto.source_code_info {
-            prost::encoding::message::encode(9, info, &mut out);
-        }
+    if let (true, Some(info)) = (include_source_info, &f.proto.source_code_info) {
+        prost::encoding::message::encode(9, info, &mut out);
     }
     if let Some(ed) = f.edition {
         prost::encoding::string::encode(12, &"editions".to_string(), &mut out);

@@ -3,7 +3,10 @@
 
 /// Splits an encoded message into its top-level fields: `(field number, whole field bytes,
 /// payload for varint fields)`. `None` when the bytes are not a well-formed message.
-pub fn fields(raw: &[u8]) -> Option<Vec<(u32, &[u8], Option<u64>)>> {
+/// One top-level field: number, the whole encoded field, and the value of varint fields.
+pub type Field<'a> = (u32, &'a [u8], Option<u64>);
+
+pub fn fields(raw: &[u8]) -> Option<Vec<Field<'_>>> {
     use prost::encoding::{WireType, decode_key, decode_varint};
     let mut out = Vec::new();
     let mut buf = raw;

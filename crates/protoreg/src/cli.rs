@@ -202,10 +202,10 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
 fn rules(a: RulesArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for r in protoreg_check::RULES {
-        if let Some(c) = &a.category {
-            if !r.categories.contains(&c.as_str()) {
-                continue;
-            }
+        if let Some(c) = &a.category
+            && !r.categories.contains(&c.as_str())
+        {
+            continue;
         }
         if a.json {
             let v = serde_json::json!({"id": r.id, "categories": r.categories, "default": r.is_default(), "purpose": r.purpose});
