@@ -131,8 +131,14 @@ impl<'c, 'a> Cx<'c, 'a> {
         message: String,
         fix: Option<String>,
     ) {
+        // An empty path would be the whole file: buf has no location there (1:1).
         let span = cur
-            .and_then(|f| paths.iter().find_map(|p| self.cur.span(f, p)))
+            .and_then(|f| {
+                paths
+                    .iter()
+                    .filter(|p| !p.is_empty())
+                    .find_map(|p| self.cur.span(f, p))
+            })
             .unwrap_or(Span::FILE_START);
         self.out.push(Finding {
             path: cur.map(|f| f.display.clone()),
