@@ -161,6 +161,9 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     let mut files = Vec::with_capacity(fds.file.len());
     for mut proto in fds.file {
         let name = proto.name().to_string();
+        if let Some(text) = originals.get(&name) {
+            widen_pseudo_option_spans(&mut proto, text);
+        }
         let edition = shimmed.get(&name).map(|(ed, insertions)| {
             editions::mark(&mut proto);
             editions::fix_source_info(&mut proto, insertions);
@@ -175,6 +178,30 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     }
     files.sort_by(|a, b| a.proto.name().cmp(b.proto.name()));
     Ok(Image { files, pool })
+}
+
+/// protox spans the pseudo-options `default` and `json_name` from their value; protoc (and so
+/// buf's locations) from the option name. Widen them to start at the name.
+fn widen_pseudo_option_spans(proto: &mut FileDescriptorProto, text: &str) {
+    let Some(info) = proto.source_code_info.as_mut() else { return };
+    let lines: Vec<&str> = text.lines().collect();
+    for loc in &mut info.location {
+        let p = &loc.path;
+        let n = p.len();
+        let is_field = n >= 3 && (matches!(p[n - 3], 2 | 6) || (n == 3 && p[0] == 7));
+        let keyword = match p.last() {
+            Some(7) if is_field => "default",
+            Some(10) if is_field => "json_name",
+            _ => continue,
+        };
+        let (Some(&line), Some(&col)) = (loc.span.first(), loc.span.get(1)) else { continue };
+        let Some(src) = lines.get(line as usize) else { continue };
+        let chars: Vec<char> = src.chars().collect();
+        let before: String = chars[..(col as usize).min(chars.len())].iter().collect();
+        if let Some(pos) = before.rfind(keyword) {
+            loc.span[1] = before[..pos].chars().count() as i32;
+        }
+    }
 }
 
 fn to_diagnostics(
