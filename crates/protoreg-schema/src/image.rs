@@ -161,14 +161,14 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     let mut files = Vec::with_capacity(fds.file.len());
     for mut proto in fds.file {
         let name = proto.name().to_string();
-        if let Some(text) = originals.get(&name) {
-            widen_pseudo_option_spans(&mut proto, text);
-        }
         let edition = shimmed.get(&name).map(|(ed, insertions)| {
             editions::mark(&mut proto);
             editions::fix_source_info(&mut proto, insertions);
             *ed
         });
+        if let Some(text) = originals.get(&name) {
+            widen_pseudo_option_spans(&mut proto, text);
+        }
         files.push(ImageFile {
             edition,
             is_import: !texts.contains_key(&name),
