@@ -159,16 +159,22 @@ fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
-    let current = Input::parse(&a.input)?.load(&a.include)?;
     let against_spec = match (&a.against, &a.against_git) {
         (Some(s), _) => s.clone(),
         (None, Some(rev)) => format!("{}#ref={rev}", a.input),
         (None, None) => anyhow::bail!("--against or --against-git is required"),
     };
-    let previous = Input::parse(&against_spec)
-        .with_context(|| format!("--against {against_spec}"))?
-        .load(&a.include)
-        .with_context(|| format!("--against {against_spec}"))?;
+    // The two versions compile in parallel (one core each).
+    let (current, previous) = std::thread::scope(|scope| {
+        let prev = scope.spawn(|| -> anyhow::Result<protoreg_schema::Loaded> {
+            let input = Input::parse(&against_spec).with_context(|| format!("--against {against_spec}"))?;
+            input.load(&a.include).with_context(|| format!("--against {against_spec}"))
+        });
+        let cur = Input::parse(&a.input).and_then(|i| i.load(&a.include));
+        let prev = prev.join().unwrap_or_else(|_| Err(anyhow::anyhow!("loading --against failed")));
+        (cur, prev)
+    });
+    let (current, previous) = (current?, previous?);
     let config = match &a.config {
         Some(path) => protoreg_schema::BufConfig::from_file(path)?.breaking,
         None => current
@@ -192,6 +198,8 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(rendered.as_bytes())?;
     stdout.flush()?;
+    // The process exits next: freeing two large images would only cost time.
+    std::mem::forget((current, previous));
     Ok(if findings.is_empty() {
         ExitCode::SUCCESS
     } else {
