@@ -183,7 +183,9 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
 /// protox spans the pseudo-options `default` and `json_name` from their value; protoc (and so
 /// buf's locations) from the option name. Widen them to start at the name.
 fn widen_pseudo_option_spans(proto: &mut FileDescriptorProto, text: &str) {
-    let Some(info) = proto.source_code_info.as_mut() else { return };
+    let Some(info) = proto.source_code_info.as_mut() else {
+        return;
+    };
     let lines: Vec<&str> = text.lines().collect();
     for loc in &mut info.location {
         let p = &loc.path;
@@ -194,8 +196,12 @@ fn widen_pseudo_option_spans(proto: &mut FileDescriptorProto, text: &str) {
             Some(10) if is_field => "json_name",
             _ => continue,
         };
-        let (Some(&line), Some(&col)) = (loc.span.first(), loc.span.get(1)) else { continue };
-        let Some(src) = lines.get(line as usize) else { continue };
+        let (Some(&line), Some(&col)) = (loc.span.first(), loc.span.get(1)) else {
+            continue;
+        };
+        let Some(src) = lines.get(line as usize) else {
+            continue;
+        };
         let chars: Vec<char> = src.chars().collect();
         let before: String = chars[..(col as usize).min(chars.len())].iter().collect();
         if let Some(pos) = before.rfind(keyword) {

@@ -167,11 +167,16 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
     // The two versions compile in parallel (one core each).
     let (current, previous) = std::thread::scope(|scope| {
         let prev = scope.spawn(|| -> anyhow::Result<protoreg_schema::Loaded> {
-            let input = Input::parse(&against_spec).with_context(|| format!("--against {against_spec}"))?;
-            input.load(&a.include).with_context(|| format!("--against {against_spec}"))
+            let input =
+                Input::parse(&against_spec).with_context(|| format!("--against {against_spec}"))?;
+            input
+                .load(&a.include)
+                .with_context(|| format!("--against {against_spec}"))
         });
         let cur = Input::parse(&a.input).and_then(|i| i.load(&a.include));
-        let prev = prev.join().unwrap_or_else(|_| Err(anyhow::anyhow!("loading --against failed")));
+        let prev = prev
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("loading --against failed")));
         (cur, prev)
     });
     let (current, previous) = (current?, previous?);
