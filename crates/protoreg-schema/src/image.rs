@@ -364,11 +364,24 @@ impl Image {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
+        Self::from_descriptor_set_bytes(
+            bytes,
+            OutputFormat::from_path(path),
+            &path.display().to_string(),
+        )
+    }
+
+    /// Reads a descriptor set from bytes; `origin` names it in errors.
+    pub fn from_descriptor_set_bytes(
+        bytes: Vec<u8>,
+        format: OutputFormat,
+        origin: &str,
+    ) -> Result<Self, SchemaError> {
         let bad = |message: String| SchemaError::Input {
-            path: path.display().to_string(),
+            path: origin.to_string(),
             message,
         };
-        let encoded = match OutputFormat::from_path(path) {
+        let encoded = match format {
             OutputFormat::Binary => bytes,
             OutputFormat::Json => {
                 let desc = DescriptorPool::global()

@@ -27,6 +27,20 @@ enum Command {
     Breaking(BreakingArgs),
     /// List every breaking rule with its categories and why it breaks clients.
     Rules(RulesArgs),
+    /// Run the registry server (SQLite by default, or PostgreSQL).
+    Serve(crate::registry_cmds::ServeArgs),
+    /// Push a module directory as a new version of a subject (exit 100 when refused).
+    Push(crate::registry_cmds::PushArgs),
+    /// Write a registered version's files into a directory.
+    Pull(crate::registry_cmds::PullArgs),
+    /// List the registry's subjects.
+    Subjects(crate::registry_cmds::SubjectsArgs),
+    /// List a subject's versions, newest first.
+    Log(crate::registry_cmds::LogArgs),
+    /// Text diff and breaking changes between two versions: `diff S@1 S@2`.
+    Diff(crate::registry_cmds::DiffArgs),
+    /// Pre-commit check of the directories in protoreg.yaml against the registry (or git HEAD).
+    Check(crate::registry_cmds::CheckArgs),
 }
 
 #[derive(clap::Args)]
@@ -34,7 +48,8 @@ struct BreakingArgs {
     /// The current version: a directory, a .proto file, a descriptor set, or DIR#ref=REV.
     #[arg(default_value = ".")]
     input: String,
-    /// The previous version, in the same forms (`.git#ref=main` reads git objects).
+    /// The previous version, in the same forms (`.git#ref=main` reads git objects), or
+    /// `registry:SUBJECT[@VERSION]`.
     #[arg(long, required_unless_present = "against_git")]
     against: Option<String>,
     /// Shorthand for `--against INPUT#ref=REV`: the same directory at a git revision.
@@ -58,6 +73,8 @@ struct BreakingArgs {
     /// Import path for files outside the inputs (repeatable).
     #[arg(short = 'I', long = "include")]
     include: Vec<PathBuf>,
+    #[command(flatten)]
+    registry: crate::registry_cmds::RegistryArgs,
 }
 
 #[derive(clap::Args)]
@@ -99,6 +116,13 @@ pub fn main() -> ExitCode {
         Command::Build(a) => build(a),
         Command::Breaking(a) => breaking(a),
         Command::Rules(a) => rules(a),
+        Command::Serve(a) => crate::registry_cmds::serve(a),
+        Command::Push(a) => crate::registry_cmds::push(a),
+        Command::Pull(a) => crate::registry_cmds::pull(a),
+        Command::Subjects(a) => crate::registry_cmds::subjects(a),
+        Command::Log(a) => crate::registry_cmds::log(a),
+        Command::Diff(a) => crate::registry_cmds::diff(a),
+        Command::Check(a) => crate::registry_cmds::check(a),
     };
     match result {
         Ok(code) => code,
@@ -167,6 +191,13 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
     // The two versions compile in parallel (one core each).
     let (current, previous) = std::thread::scope(|scope| {
         let prev = scope.spawn(|| -> anyhow::Result<protoreg_schema::Loaded> {
+            if let Some(spec) = against_spec.strip_prefix("registry:") {
+                let image = crate::registry_cmds::registry_image(spec, &a.registry)?;
+                return Ok(protoreg_schema::Loaded {
+                    image,
+                    config: None,
+                });
+            }
             let input =
                 Input::parse(&against_spec).with_context(|| format!("--against {against_spec}"))?;
             input

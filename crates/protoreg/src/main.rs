@@ -1,6 +1,9 @@
-//! `protoreg`: the command line — build, breaking, rules.
+//! `protoreg`: the command line — build, breaking, rules, and the registry (serve, push,
+//! pull, subjects, log, diff, check).
 
 mod cli;
+mod client;
+mod registry_cmds;
 
 fn main() -> std::process::ExitCode {
     cli::main()

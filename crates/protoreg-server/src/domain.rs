@@ -1,0 +1,219 @@
+//! The registry's domain: validating and compiling a push, checking it against a subject's
+//! policy, and diffing versions. No HTTP here.
+
+use std::collections::BTreeMap;
+
+use protoreg_check::{Finding, Options};
+use protoreg_schema::{BreakingConfig, Image, OutputFormat, SchemaError, SourceSet};
+pub use protoreg_store::digest;
+use protoreg_store::{Config, Version};
+
+/// Confluent's compatibility modes.
+pub const MODES: &[&str] = &[
+    "NONE",
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+];
+
+/// The policy used when neither the subject nor the registry sets one.
+pub fn default_config() -> Config {
+    Config {
+        mode: "BACKWARD".into(),
+        categories: vec!["FILE".into()],
+    }
+}
+
+/// Largest number of files in one push.
+pub const MAX_FILES: usize = 10_000;
+
+/// Why a push cannot even be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the files do not compile")]
+    Compile(Vec<protoreg_schema::Diagnostic>),
+}
+
+/// A subject name: `[A-Za-z0-9._-]{1,128}`.
+pub fn valid_subject(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Checks a policy: a known mode and known rule categories or ids.
+pub fn validate_config(c: &Config) -> Result<(), String> {
+    if !MODES.contains(&c.mode.as_str()) {
+        return Err(format!(
+            "unknown mode {:?} (one of {})",
+            c.mode,
+            MODES.join(", ")
+        ));
+    }
+    if c.categories.is_empty() {
+        return Err("categories must name at least one rule category or id".into());
+    }
+    protoreg_check::selected_rules(&breaking_config(c))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn breaking_config(c: &Config) -> BreakingConfig {
+    BreakingConfig {
+        version: "v2".into(),
+        use_ids: c.categories.clone(),
+        ..Default::default()
+    }
+}
+
+/// A compiled push: the image and its encoded descriptor set.
+pub struct Compiled {
+    pub image: Image,
+    pub descriptor: Vec<u8>,
+}
+
+/// Validates paths and compiles the files of a push.
+pub fn compile(files: &BTreeMap<String, String>) -> Result<Compiled, PushError> {
+    if files.is_empty() {
+        return Err(PushError::BadRequest(
+            "no files: `files` must map at least one .proto path to its text".into(),
+        ));
+    }
+    if files.len() > MAX_FILES {
+        return Err(PushError::BadRequest(format!(
+            "too many files ({} > {MAX_FILES})",
+            files.len()
+        )));
+    }
+    let set = SourceSet::from_memory(
+        files
+            .iter()
+            .map(|(p, t)| (p.clone(), t.as_bytes().to_vec())),
+        "",
+    )
+    .map_err(|e| PushError::BadRequest(e.to_string()))?;
+    let image = match set.compile() {
+        Ok(i) => i,
+        Err(SchemaError::Compile(d)) => return Err(PushError::Compile(d.0)),
+        Err(e) => return Err(PushError::BadRequest(e.to_string())),
+    };
+    let descriptor = image
+        .encode(OutputFormat::Binary, true, true)
+        .map_err(|e| PushError::BadRequest(e.to_string()))?;
+    Ok(Compiled { image, descriptor })
+}
+
+/// Decodes a stored version's descriptor set.
+pub fn stored_image(v: &Version) -> Result<Image, SchemaError> {
+    let mut image = Image::from_descriptor_set_bytes(
+        v.descriptor.clone(),
+        OutputFormat::Binary,
+        &format!("{}@{}", v.subject, v.version),
+    )?;
+    // Only the version's own files are targets; the rest are imports (well-known types).
+    for f in &mut image.files {
+        f.is_import = !v.files.contains_key(f.proto.name());
+    }
+    Ok(image)
+}
+
+/// Breaking changes of `current` against `previous` under a policy's categories.
+pub fn breaking(
+    current: &Image,
+    previous: &Image,
+    config: &Config,
+) -> Result<Vec<Finding>, String> {
+    let opts = Options {
+        config: breaking_config(config),
+        exclude_imports: true,
+        ..Default::default()
+    };
+    protoreg_check::check(current, previous, &opts).map_err(|e| e.to_string())
+}
+
+/// Checks a new image against the live versions before it, as the policy's mode says.
+/// Findings of FORWARD checks point into the older version's files.
+pub fn check_policy(
+    new: &Image,
+    prior: &[Version],
+    config: &Config,
+) -> Result<Vec<Finding>, String> {
+    let mode = config.mode.as_str();
+    if mode == "NONE" || prior.is_empty() {
+        return Ok(Vec::new());
+    }
+    let against: Vec<&Version> = if mode.ends_with("_TRANSITIVE") {
+        prior.iter().collect()
+    } else {
+        prior.last().into_iter().collect()
+    };
+    let backward = mode.starts_with("BACKWARD") || mode.starts_with("FULL");
+    let forward = mode.starts_with("FORWARD") || mode.starts_with("FULL");
+    let mut findings = Vec::new();
+    for v in against {
+        let old = stored_image(v).map_err(|e| e.to_string())?;
+        if backward {
+            findings.extend(breaking(new, &old, config)?);
+        }
+        if forward {
+            findings.extend(breaking(&old, new, config)?);
+        }
+    }
+    findings.sort();
+    findings.dedup();
+    Ok(findings)
+}
+
+/// buf's JSON fields for a finding.
+pub fn finding_json(f: &Finding) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "start_line": f.span.start_line,
+        "start_column": f.span.start_column,
+        "end_line": f.span.end_line,
+        "end_column": f.span.end_column,
+        "type": f.rule,
+        "message": f.message,
+    });
+    if let Some(p) = &f.path {
+        v["path"] = p.clone().into();
+    }
+    if let Some(fix) = &f.fix {
+        v["fix"] = fix.clone().into();
+    }
+    v
+}
+
+/// A unified text diff of one file between two versions.
+pub fn file_diffs(from: &Version, to: &Version) -> Vec<serde_json::Value> {
+    let mut paths: Vec<&String> = from.files.keys().chain(to.files.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    let mut out = Vec::new();
+    for p in paths {
+        let (a, b) = (from.files.get(p), to.files.get(p));
+        if a == b {
+            continue;
+        }
+        let status = match (a, b) {
+            (None, Some(_)) => "added",
+            (Some(_), None) => "deleted",
+            _ => "modified",
+        };
+        let diff = similar::TextDiff::from_lines(
+            a.map(String::as_str).unwrap_or(""),
+            b.map(String::as_str).unwrap_or(""),
+        )
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{p}"), &format!("b/{p}"))
+        .to_string();
+        out.push(serde_json::json!({"path": p, "status": status, "diff": diff}));
+    }
+    out
+}

@@ -1,0 +1,530 @@
+//! Registry commands: serve, push, pull, subjects, log, diff, check.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use protoreg_check::{Finding, RULES, Span};
+use protoreg_schema::{Image, OutputFormat, SourceSet, check_relative};
+use serde_json::{Value, json};
+
+use crate::cli::EXIT_FINDINGS;
+use crate::client::{Registry, subject_ref};
+
+/// Where the registry is and how to authenticate.
+#[derive(clap::Args, Clone)]
+pub struct RegistryArgs {
+    /// Registry base URL.
+    #[arg(
+        long,
+        env = "PROTOREG_REGISTRY",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub registry: String,
+    /// Bearer token.
+    #[arg(long, env = "PROTOREG_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl RegistryArgs {
+    pub fn client(&self) -> Registry {
+        Registry::new(&self.registry, self.token.clone(), Duration::from_secs(120))
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Database: a SQLite file (`sqlite://protoreg.db`, the default) or `postgres://...`.
+    #[arg(
+        long,
+        env = "PROTOREG_DATABASE",
+        default_value = "sqlite://protoreg.db"
+    )]
+    database: String,
+    /// Address to listen on.
+    #[arg(long, env = "PROTOREG_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// File of tokens, one `TOKEN ROLE` per line (roles: read, write, admin).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Listen on a non-loopback address without tokens.
+    #[arg(long)]
+    allow_anonymous: bool,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 8 << 20)]
+    max_body_bytes: usize,
+}
+
+pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PROTOREG_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut tokens = std::collections::HashMap::new();
+    if let Some(f) = &a.token_file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        tokens.extend(
+            protoreg_server::parse_tokens(&text)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| f.display().to_string())?,
+        );
+    }
+    if let Ok(env) = std::env::var("PROTOREG_TOKENS") {
+        tokens.extend(
+            protoreg_server::parse_tokens(&env)
+                .map_err(anyhow::Error::msg)
+                .context("PROTOREG_TOKENS")?,
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(protoreg_server::serve(protoreg_server::ServeOptions {
+        listen: a.listen,
+        database: a.database,
+        tokens,
+        allow_anonymous: a.allow_anonymous,
+        max_body: a.max_body_bytes,
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a module directory's files as `path -> text` (honouring its buf.yaml).
+fn module_files(dir: &Path) -> anyhow::Result<(BTreeMap<String, String>, SourceSet)> {
+    let set = SourceSet::from_dir(dir, &dir.to_string_lossy())?;
+    if set.files.is_empty() {
+        bail!("{}: no .proto files found", dir.display());
+    }
+    let mut files = BTreeMap::new();
+    for (name, f) in &set.files {
+        let text = f
+            .text
+            .as_ref()
+            .map_err(|_| anyhow::anyhow!("{}: file is not valid UTF-8", f.display))?;
+        files.insert(name.clone(), text.clone());
+    }
+    Ok((files, set))
+}
+
+/// Findings from the registry's JSON, for the local renderers.
+fn findings_from_json(list: &[Value], display_prefix: &str) -> Vec<Finding> {
+    list.iter()
+        .map(|f| {
+            let rule = RULES
+                .iter()
+                .find(|r| Some(r.id) == f["type"].as_str())
+                .map(|r| r.id)
+                .unwrap_or("UNKNOWN");
+            let n = |k: &str| f[k].as_u64().unwrap_or(1) as u32;
+            Finding {
+                path: f["path"].as_str().map(|p| {
+                    if display_prefix.is_empty() {
+                        p.to_string()
+                    } else {
+                        format!("{}/{p}", display_prefix.trim_end_matches('/'))
+                    }
+                }),
+                span: Span {
+                    start_line: n("start_line"),
+                    start_column: n("start_column"),
+                    end_line: n("end_line"),
+                    end_column: n("end_column"),
+                },
+                rule,
+                message: f["message"].as_str().unwrap_or_default().to_string(),
+                fix: f["fix"].as_str().map(str::to_string),
+                file_name: None,
+                against_file_name: None,
+                packages: (None, None),
+            }
+        })
+        .collect()
+}
+
+fn print_pretty(findings: &[Finding]) -> anyhow::Result<()> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let out = protoreg_report::render(protoreg_report::Format::Pretty, findings, &read);
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(())
+}
+
+fn print_diagnostics(body: &Value, prefix: &str) {
+    if let Some(list) = body["error"]["details"]["diagnostics"].as_array() {
+        for d in list {
+            eprintln!(
+                "{}/{}:{}:{}: {}",
+                prefix.trim_end_matches('/'),
+                d["path"].as_str().unwrap_or_default(),
+                d["line"],
+                d["column"],
+                d["message"].as_str().unwrap_or_default()
+            );
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct PushArgs {
+    /// Module directory to push.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Subject to push to (e.g. acme.users.v1).
+    #[arg(long, short)]
+    subject: String,
+    /// Label as key=value (repeatable), e.g. --label git_commit=$(git rev-parse HEAD).
+    #[arg(long = "label", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    /// Only check (dry run): print whether the push would be accepted.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("label {s:?} is not key=value"))
+}
+
+pub fn push(a: PushArgs) -> anyhow::Result<ExitCode> {
+    let (files, _) = module_files(&a.dir)?;
+    let labels: BTreeMap<String, String> = a.labels.into_iter().collect();
+    let client = a.registry.client();
+    let path = if a.dry_run { "check" } else { "versions" };
+    let reply = client.post(
+        &format!("/v1/subjects/{}/{path}", a.subject),
+        &json!({"files": files, "labels": labels}),
+    )?;
+    let body = reply.json().unwrap_or(Value::Null);
+    let prefix = a.dir.to_string_lossy().to_string();
+    match reply.status {
+        200 | 201 if a.dry_run => {
+            let findings = body["findings"].as_array().cloned().unwrap_or_default();
+            if findings.is_empty() {
+                println!("compatible with {}", a.subject);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                print_pretty(&findings_from_json(&findings, &prefix))?;
+                Ok(ExitCode::from(EXIT_FINDINGS))
+            }
+        }
+        201 => {
+            println!(
+                "{}@{} created ({})",
+                body["subject"].as_str().unwrap_or(&a.subject),
+                body["version"],
+                body["digest"].as_str().unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        200 => {
+            println!(
+                "{}@{} unchanged (same content as the latest version)",
+                a.subject, body["version"]
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        409 => {
+            let findings = body["findings"].as_array().cloned().unwrap_or_default();
+            eprintln!("refused: {}", reply.error_message());
+            print_pretty(&findings_from_json(&findings, &prefix))?;
+            Ok(ExitCode::from(EXIT_FINDINGS))
+        }
+        422 => {
+            print_diagnostics(&body, &prefix);
+            bail!("{}", reply.error_message())
+        }
+        _ => bail!(
+            "push to {} failed: {}",
+            client.base(),
+            reply.error_message()
+        ),
+    }
+}
+
+#[derive(clap::Args)]
+pub struct PullArgs {
+    /// SUBJECT[@VERSION] (default: latest).
+    reference: String,
+    /// Directory to write the files into.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub fn pull(a: PullArgs) -> anyhow::Result<ExitCode> {
+    let (subject, version) = subject_ref(&a.reference);
+    let v = a
+        .registry
+        .client()
+        .get_json(&format!("/v1/subjects/{subject}/versions/{version}"))?;
+    let files = v["files"].as_object().context("version without files")?;
+    for (path, text) in files {
+        check_relative(path)
+            .map_err(|m| anyhow::anyhow!("registry sent a bad path {path:?}: {m}"))?;
+        let dest = a.output.join(path);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = dest.with_extension("proto.tmp");
+        std::fs::write(&tmp, text.as_str().unwrap_or_default())?;
+        std::fs::rename(&tmp, &dest)?;
+    }
+    println!(
+        "{subject}@{} -> {} ({} files)",
+        v["version"],
+        a.output.display(),
+        files.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct SubjectsArgs {
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub fn subjects(a: SubjectsArgs) -> anyhow::Result<ExitCode> {
+    let list = a.registry.client().get_json("/v1/subjects")?;
+    for s in list.as_array().into_iter().flatten() {
+        println!(
+            "{}\tlatest {}\t{} versions",
+            s["name"].as_str().unwrap_or_default(),
+            s["latest_version"],
+            s["versions"]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct LogArgs {
+    subject: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub fn log(a: LogArgs) -> anyhow::Result<ExitCode> {
+    let list = a
+        .registry
+        .client()
+        .get_json(&format!("/v1/subjects/{}/versions", a.subject))?;
+    for v in list.as_array().into_iter().flatten().rev() {
+        let labels: Vec<String> = v["labels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect();
+        println!(
+            "{}@{}  {}  {}  {}",
+            a.subject,
+            v["version"],
+            v["created_at"].as_str().unwrap_or_default(),
+            v["digest"].as_str().unwrap_or_default(),
+            labels.join(" ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct DiffArgs {
+    /// SUBJECT@FROM
+    from: String,
+    /// SUBJECT@TO (or just TO)
+    to: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
+    let (subject, from) = subject_ref(&a.from);
+    let to = match a.to.split_once('@') {
+        Some((s, v)) if s == subject => v.to_string(),
+        Some((s, _)) => bail!("diff compares versions of one subject ({subject} vs {s})"),
+        None => a.to.clone(),
+    };
+    let d = a
+        .registry
+        .client()
+        .get_json(&format!("/v1/subjects/{subject}/diff?from={from}&to={to}"))?;
+    let mut out = std::io::stdout().lock();
+    for f in d["files"].as_array().into_iter().flatten() {
+        write!(out, "{}", f["diff"].as_str().unwrap_or_default())?;
+    }
+    let breaking = d["breaking"].as_array().cloned().unwrap_or_default();
+    if breaking.is_empty() {
+        writeln!(
+            out,
+            "\n{subject}@{} is compatible with @{}",
+            d["to"], d["from"]
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "\n{} breaking change(s) from @{} to @{}:",
+        breaking.len(),
+        d["from"],
+        d["to"]
+    )?;
+    drop(out);
+    let text = protoreg_report::render(
+        protoreg_report::Format::Text,
+        &findings_from_json(&breaking, ""),
+        &|_| None,
+    );
+    print!("{text}");
+    Ok(ExitCode::from(EXIT_FINDINGS))
+}
+
+/// `registry:SUBJECT[@VERSION]` as an image: the version's descriptor set, its own files
+/// as targets.
+pub fn registry_image(spec: &str, registry: &RegistryArgs) -> anyhow::Result<Image> {
+    let (subject, version) = subject_ref(spec);
+    let client = registry.client();
+    let meta = client.get_json(&format!("/v1/subjects/{subject}/versions/{version}"))?;
+    let n = meta["version"].as_i64().context("version number")?;
+    let reply = client.get(&format!("/v1/subjects/{subject}/versions/{n}/descriptor"))?;
+    if reply.status != 200 {
+        bail!("{subject}@{n}: {}", reply.error_message());
+    }
+    let mut image = Image::from_descriptor_set_bytes(
+        reply.body,
+        OutputFormat::Binary,
+        &format!("registry:{subject}@{n}"),
+    )?;
+    let own: Vec<&String> = meta["files"]
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    for f in &mut image.files {
+        f.is_import = !own.iter().any(|p| p.as_str() == f.proto.name());
+    }
+    Ok(image)
+}
+
+/// `protoreg.yaml`: which directory is which subject, and where the registry is.
+#[derive(serde::Deserialize)]
+struct ProjectConfig {
+    #[serde(default)]
+    registry: Option<String>,
+    subjects: Vec<SubjectDir>,
+}
+
+#[derive(serde::Deserialize)]
+struct SubjectDir {
+    subject: String,
+    dir: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// The project file.
+    #[arg(long, default_value = "protoreg.yaml")]
+    config: PathBuf,
+    /// Registry base URL (overrides protoreg.yaml).
+    #[arg(long, env = "PROTOREG_REGISTRY")]
+    registry: Option<String>,
+    #[arg(long, env = "PROTOREG_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+/// Pre-commit check: every configured directory against its subject in the registry, or
+/// against git HEAD when the registry cannot be reached.
+pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&a.config)
+        .with_context(|| format!("reading {}", a.config.display()))?;
+    let cfg: ProjectConfig = serde_yaml_ng::from_str(&text)
+        .with_context(|| format!("{}: invalid", a.config.display()))?;
+    let base = a
+        .registry
+        .or(cfg.registry)
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let client = Registry::new(&base, a.token, Duration::from_secs(20));
+    let root = a
+        .config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut failed = false;
+    for s in &cfg.subjects {
+        let dir = root.join(&s.dir);
+        let (files, set) = module_files(&dir)?;
+        let prefix = dir.to_string_lossy().to_string();
+        match client.post(
+            &format!("/v1/subjects/{}/check", s.subject),
+            &json!({"files": files}),
+        ) {
+            Ok(reply) if reply.status == 200 => {
+                let body = reply.json()?;
+                let findings = body["findings"].as_array().cloned().unwrap_or_default();
+                if findings.is_empty() {
+                    println!("ok: {} is compatible with {} in {base}", prefix, s.subject);
+                } else {
+                    failed = true;
+                    eprintln!("breaking: {} against {} in {base}", prefix, s.subject);
+                    print_pretty(&findings_from_json(&findings, &prefix))?;
+                }
+                // Not yet registered: say so, so a drift is caught before commit.
+                let latest = client.get(&format!("/v1/subjects/{}/versions/latest", s.subject))?;
+                if latest.status == 200 {
+                    let digest = protoreg_store_digest(&files);
+                    if latest.json()?["digest"].as_str() != Some(digest.as_str()) {
+                        println!(
+                            "note: {prefix} differs from the latest registered {}; push it after merge",
+                            s.subject
+                        );
+                    }
+                }
+            }
+            Ok(reply) if reply.status == 422 => {
+                failed = true;
+                print_diagnostics(&reply.json()?, &prefix);
+            }
+            Ok(reply) => bail!("{}: {}", s.subject, reply.error_message()),
+            Err(e) => {
+                eprintln!(
+                    "registry unreachable ({e:#}); checking {prefix} against git HEAD instead"
+                );
+                let current = set.compile()?;
+                let git = protoreg_schema::GitRef {
+                    dir: dir.clone(),
+                    rev: "HEAD".into(),
+                };
+                let previous = git.load(&prefix)?.compile()?;
+                let findings = protoreg_check::check(
+                    &current,
+                    &previous,
+                    &protoreg_check::Options::default(),
+                )?;
+                if !findings.is_empty() {
+                    failed = true;
+                    print_pretty(&findings)?;
+                } else {
+                    println!("ok: {prefix} is compatible with git HEAD");
+                }
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(EXIT_FINDINGS)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn protoreg_store_digest(files: &BTreeMap<String, String>) -> String {
+    protoreg_server::domain::digest(files)
+}
