@@ -162,7 +162,14 @@ pub fn check_policy(
             findings.extend(breaking(new, &old, config)?);
         }
         if forward {
-            findings.extend(breaking(&old, new, config)?);
+            // Old consumers reading new data: elements only the new version has look
+            // "deleted" from the old side, but old readers simply skip them, so the
+            // *_NO_DELETE rules (and reserved ranges only the new version has) do not apply.
+            findings.extend(
+                breaking(&old, new, config)?
+                    .into_iter()
+                    .filter(|f| !f.rule.contains("_NO_DELETE")),
+            );
         }
     }
     findings.sort();
