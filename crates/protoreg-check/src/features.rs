@@ -150,94 +150,75 @@ const MESSAGE_FEATURES: u32 = 12;
 const FIELD_FEATURES: u32 = 21;
 const ENUM_FEATURES: u32 = 7;
 
+/// Overlays an element's `features` option on its parent's features (editions only:
+/// proto2 and proto3 cannot set features).
+fn resolve(
+    image: &Image,
+    syntax: Syntax,
+    parent: Features,
+    features_field: u32,
+    options: impl FnOnce() -> Option<prost_reflect::DynamicMessage>,
+) -> Features {
+    if !matches!(syntax, Syntax::Editions(_)) {
+        return parent;
+    }
+    match options() {
+        Some(o) => parent.overlay(&o.encode_to_vec(), features_field, utf8_none(image)),
+        None => parent,
+    }
+}
+
 pub(crate) fn for_file(image: &Image, f: &ImageFile, syntax: Syntax) -> Features {
-    let d = Features::defaults(syntax);
-    if !matches!(syntax, Syntax::Editions(_)) {
-        return d;
-    }
-    match image.pool.get_file_by_name(f.proto.name()) {
-        Some(fd) => d.overlay(
-            &fd.options().encode_to_vec(),
-            FILE_FEATURES,
-            utf8_none(image),
-        ),
-        None => d,
-    }
+    resolve(
+        image,
+        syntax,
+        Features::defaults(syntax),
+        FILE_FEATURES,
+        || {
+            image
+                .pool
+                .get_file_by_name(f.proto.name())
+                .map(|x| x.options())
+        },
+    )
 }
 
-pub(crate) fn for_message(
-    image: &Image,
-    _f: &ImageFile,
-    syntax: Syntax,
-    full: &str,
-    parent: Features,
-) -> Features {
-    if !matches!(syntax, Syntax::Editions(_)) {
-        return parent;
-    }
-    match image.pool.get_message_by_name(full) {
-        Some(m) => parent.overlay(
-            &m.options().encode_to_vec(),
-            MESSAGE_FEATURES,
-            utf8_none(image),
-        ),
-        None => parent,
-    }
+pub(crate) fn for_message(image: &Image, syntax: Syntax, full: &str, parent: Features) -> Features {
+    resolve(image, syntax, parent, MESSAGE_FEATURES, || {
+        image.pool.get_message_by_name(full).map(|x| x.options())
+    })
 }
 
-pub(crate) fn for_enum(
-    image: &Image,
-    _f: &ImageFile,
-    syntax: Syntax,
-    full: &str,
-    parent: Features,
-) -> Features {
-    if !matches!(syntax, Syntax::Editions(_)) {
-        return parent;
-    }
-    match image.pool.get_enum_by_name(full) {
-        Some(e) => parent.overlay(
-            &e.options().encode_to_vec(),
-            ENUM_FEATURES,
-            utf8_none(image),
-        ),
-        None => parent,
-    }
+pub(crate) fn for_enum(image: &Image, syntax: Syntax, full: &str, parent: Features) -> Features {
+    resolve(image, syntax, parent, ENUM_FEATURES, || {
+        image.pool.get_enum_by_name(full).map(|x| x.options())
+    })
 }
 
 pub(crate) fn for_field(
     image: &Image,
-    _f: &ImageFile,
     syntax: Syntax,
     scope: &str,
     fd: &FieldDescriptorProto,
     is_extension: bool,
     parent: Features,
 ) -> Features {
-    if !matches!(syntax, Syntax::Editions(_)) {
-        return parent;
-    }
-    let options = if is_extension {
-        let full = if scope.is_empty() {
-            fd.name().to_string()
+    resolve(image, syntax, parent, FIELD_FEATURES, || {
+        if is_extension {
+            let full = if scope.is_empty() {
+                fd.name().to_string()
+            } else {
+                format!("{scope}.{}", fd.name())
+            };
+            image.pool.get_extension_by_name(&full).map(|x| x.options())
         } else {
-            format!("{scope}.{}", fd.name())
-        };
-        image
-            .pool
-            .get_extension_by_name(&full)
-            .map(|x| x.options().encode_to_vec())
-    } else {
-        image
-            .pool
-            .get_message_by_name(scope)
-            .and_then(|m| m.get_field_by_name(fd.name()))
-            .map(|x| x.options().encode_to_vec())
-    };
-    match options {
-        Some(o) => parent.overlay(&o, FIELD_FEATURES, utf8_none(image)),
-        None => parent,
-    }
+            image
+                .pool
+                .get_message_by_name(scope)
+                .and_then(|m| m.get_field_by_name(fd.name()))
+                .map(|x| x.options())
+        }
+    })
 }
 
 /// The number of `google.protobuf.FeatureSet.Utf8Validation.NONE` in the image's pool.

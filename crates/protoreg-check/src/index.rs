@@ -144,7 +144,7 @@ impl<'a> Side<'a> {
     ) {
         let nested_name = join(outer, m.name());
         let full_name = join(pkg, &nested_name);
-        let features = features::for_message(self.image, f, syntax, &full_name, parent_features);
+        let features = features::for_message(self.image, syntax, &full_name, parent_features);
         for (i, e) in m.enum_type.iter().enumerate() {
             let mut p = path.clone();
             p.extend([4, i as i32]);
@@ -220,7 +220,7 @@ impl<'a> Side<'a> {
     ) {
         let nested_name = join(outer, e.name());
         let full_name = join(pkg, &nested_name);
-        let features = features::for_enum(self.image, f, syntax, &full_name, parent_features);
+        let features = features::for_enum(self.image, syntax, &full_name, parent_features);
         self.by_file
             .entry(f.proto.name())
             .or_default()
@@ -251,15 +251,8 @@ impl<'a> Side<'a> {
     ) -> FieldEl<'a> {
         let full_name = join(scope, fd.name());
         let is_extension = message.is_none();
-        let features = features::for_field(
-            self.image,
-            f,
-            syntax,
-            scope,
-            fd,
-            is_extension,
-            parent_features,
-        );
+        let features =
+            features::for_field(self.image, syntax, scope, fd, is_extension, parent_features);
         let (oneof, in_oneof_any) = match (message, fd.oneof_index) {
             (Some(m), Some(i)) => {
                 let name = m.oneof_decl.get(i as usize).map(|o| o.name().to_string());

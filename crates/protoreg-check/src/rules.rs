@@ -481,15 +481,20 @@ fn file_same_package(cx: &mut Cx) {
     }
 }
 
-fn package_no_delete_of(cx: &mut Cx, kind: &str, pick: fn(&Side) -> Vec<(String, String, String)>) {
-    // (package, nested name, file name)
+/// `(file, nested name)` of every element of one kind on a side.
+type Pick = for<'s, 'a> fn(&'s Side<'a>) -> Vec<(&'a ImageFile, String)>;
+
+fn package_no_delete_of(cx: &mut Cx, kind: &str, pick: Pick) {
+    // package -> nested name -> file name; every package of the side is present.
     let by = |side: &Side| -> BTreeMap<String, BTreeMap<String, String>> {
         let mut m: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for f in side.files.values() {
             m.entry(f.file.proto.package().to_string()).or_default();
         }
-        for (pkg, nested, file) in pick(side) {
-            m.entry(pkg).or_default().insert(nested, file);
+        for (file, nested) in pick(side) {
+            m.entry(file.proto.package().to_string())
+                .or_default()
+                .insert(nested, file.proto.name().to_string());
         }
         m
     };
@@ -541,13 +546,7 @@ fn package_enum_no_delete(cx: &mut Cx) {
     package_no_delete_of(cx, "enum", |s| {
         s.enums
             .values()
-            .map(|e| {
-                (
-                    e.file.proto.package().to_string(),
-                    e.nested_name.clone(),
-                    e.file.proto.name().to_string(),
-                )
-            })
+            .map(|e| (e.file, e.nested_name.clone()))
             .collect()
     });
 }
@@ -556,13 +555,7 @@ fn package_message_no_delete(cx: &mut Cx) {
     package_no_delete_of(cx, "message", |s| {
         s.messages
             .values()
-            .map(|m| {
-                (
-                    m.file.proto.package().to_string(),
-                    m.nested_name.clone(),
-                    m.file.proto.name().to_string(),
-                )
-            })
+            .map(|m| (m.file, m.nested_name.clone()))
             .collect()
     });
 }
@@ -571,14 +564,7 @@ fn package_extension_no_delete(cx: &mut Cx) {
     package_no_delete_of(cx, "extension", |s| {
         s.extensions
             .iter()
-            .map(|x| {
-                let pkg = x.file.proto.package();
-                (
-                    pkg.to_string(),
-                    strip_pkg(&x.full_name, pkg),
-                    x.file.proto.name().to_string(),
-                )
-            })
+            .map(|x| (x.file, strip_pkg(&x.full_name, x.file.proto.package())))
             .collect()
     });
 }
@@ -587,13 +573,7 @@ fn package_service_no_delete(cx: &mut Cx) {
     package_no_delete_of(cx, "service", |s| {
         s.services
             .values()
-            .map(|v| {
-                (
-                    v.file.proto.package().to_string(),
-                    v.proto.name().to_string(),
-                    v.file.proto.name().to_string(),
-                )
-            })
+            .map(|v| (v.file, v.proto.name().to_string()))
             .collect()
     });
 }
