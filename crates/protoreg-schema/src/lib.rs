@@ -11,12 +11,14 @@ mod diagnostic;
 mod editions;
 mod git;
 mod image;
+pub mod pin;
 pub mod wire;
 
 pub use config::{BreakingConfig, BufConfig};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use git::GitRef;
 pub use image::{Image, ImageFile, OutputFormat};
+pub use pin::Lock;
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};

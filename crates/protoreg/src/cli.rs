@@ -41,6 +41,8 @@ enum Command {
     Diff(crate::registry_cmds::DiffArgs),
     /// Pre-commit check of the directories in protoreg.yaml against the registry (or git HEAD).
     Check(crate::registry_cmds::CheckArgs),
+    /// Pin a service's contract to a registered version (writes protoreg.lock).
+    Pin(crate::registry_cmds::PinArgs),
 }
 
 #[derive(clap::Args)]
@@ -123,6 +125,7 @@ pub fn main() -> ExitCode {
         Command::Log(a) => crate::registry_cmds::log(a),
         Command::Diff(a) => crate::registry_cmds::diff(a),
         Command::Check(a) => crate::registry_cmds::check(a),
+        Command::Pin(a) => crate::registry_cmds::pin(a),
     };
     match result {
         Ok(code) => code,

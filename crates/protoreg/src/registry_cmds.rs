@@ -528,3 +528,38 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
 fn protoreg_store_digest(files: &BTreeMap<String, String>) -> String {
     protoreg_server::domain::digest(files)
 }
+
+#[derive(clap::Args)]
+pub struct PinArgs {
+    /// SUBJECT[@VERSION] (default: latest).
+    reference: String,
+    /// The lock file to write (its descriptor is cached beside it as LOCK.binpb).
+    #[arg(long, default_value = "protoreg.lock")]
+    lock: PathBuf,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// Pins a service's contract to a registered version: writes the lock file and caches the
+/// version's descriptor set beside it.
+pub fn pin(a: PinArgs) -> anyhow::Result<ExitCode> {
+    let (subject, version) = subject_ref(&a.reference);
+    let client = a.registry.client();
+    let meta = client.get_json(&format!("/v1/subjects/{subject}/versions/{version}"))?;
+    let n = meta["version"].as_i64().context("version number")?;
+    let digest = meta["digest"].as_str().context("digest")?.to_string();
+    let reply = client.get(&format!("/v1/subjects/{subject}/versions/{n}/descriptor"))?;
+    if reply.status != 200 {
+        bail!("{subject}@{n}: {}", reply.error_message());
+    }
+    let lock = protoreg_schema::Lock {
+        subject: subject.clone(),
+        version: n,
+        digest: digest.clone(),
+        registry: client.base().to_string(),
+        descriptor_sha256: protoreg_schema::pin::sha256_hex(&reply.body),
+    };
+    lock.write(&a.lock, &reply.body)?;
+    println!("pinned {subject}@{n} ({digest}) in {}", a.lock.display());
+    Ok(ExitCode::SUCCESS)
+}
