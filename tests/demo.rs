@@ -46,6 +46,8 @@ impl Drop for Proc {
 }
 
 /// Starts a process and waits for its line containing `marker`; returns the rest of it.
+/// (The child is handed to `Proc`, which kills and waits for it on drop.)
+#[allow(clippy::zombie_processes)]
 fn start(cmd: &mut Command, marker: &str) -> (Proc, String) {
     let mut child = cmd
         .stdout(Stdio::piped())
