@@ -163,7 +163,7 @@ async fn main() -> ExitCode {
 /// Compares the client's pin with the server's (from response metadata of a health check).
 async fn compare_pins(
     channel: Channel,
-    lock: &PathBuf,
+    lock: &std::path::Path,
     registry_token: Option<&str>,
 ) -> anyhow::Result<Option<ExitCode>> {
     let ours = protoreg_schema::Lock::read(lock)?;
