@@ -266,6 +266,21 @@ fn pinned_demo_end_to_end() {
         "{err}"
     );
 
+    // `protoreg check` catches an unregistered change of a pinned contract before commit.
+    let lock_in_proj = compatible.join("protoreg.lock");
+    std::fs::copy(t.join("v2.lock"), &lock_in_proj).unwrap();
+    std::fs::write(
+        t.join("protoreg.yaml"),
+        format!("registry: {url}\nsubjects:\n  - subject: acme.users.v1\n    dir: compatible\n    lock: compatible/protoreg.lock\n"),
+    )
+    .unwrap();
+    let (code, out, err) = reg(&["check", "--config", "protoreg.yaml"]);
+    assert_eq!(code, Some(100), "{out}{err}");
+    assert!(
+        err.contains("drift:") && err.contains("protoreg pin acme.users.v1"),
+        "{err}"
+    );
+
     // Registry down: the server starts from the cached pinned descriptor, saying so.
     drop(_registry);
     let (_srv_cached, pin_line) = start(&mut server(&t.join("v2.lock")), "pin: ");

@@ -427,6 +427,10 @@ struct ProjectConfig {
 struct SubjectDir {
     subject: String,
     dir: PathBuf,
+    /// A service's `protoreg.lock` pinned to this subject: a change of the directory that is
+    /// not the pinned content fails the check (the service would drift from its pin).
+    #[serde(default)]
+    lock: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -463,6 +467,21 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         let dir = root.join(&s.dir);
         let (files, set) = module_files(&dir)?;
         let prefix = dir.to_string_lossy().to_string();
+        if let Some(lock) = &s.lock {
+            let lock_path = root.join(lock);
+            let pinned = protoreg_schema::Lock::read(&lock_path)?;
+            let digest = protoreg_store_digest(&files);
+            if pinned.subject == s.subject && pinned.digest != digest {
+                failed = true;
+                eprintln!(
+                    "drift: {prefix} is not the contract pinned in {} ({}@{}); push it and run `protoreg pin {}` before committing",
+                    lock_path.display(),
+                    pinned.subject,
+                    pinned.version,
+                    s.subject
+                );
+            }
+        }
         match client.post(
             &format!("/v1/subjects/{}/check", s.subject),
             &json!({"files": files}),
