@@ -281,3 +281,90 @@ pub fn pretty(findings: &[Finding], source: &dyn Fn(&str) -> Option<String>) -> 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protoreg_check::Span;
+
+    fn finding(path: Option<&str>, message: &str) -> Finding {
+        Finding {
+            path: path.map(str::to_string),
+            span: Span {
+                start_line: 3,
+                start_column: 5,
+                end_line: 3,
+                end_column: 9,
+            },
+            rule: "FIELD_SAME_TYPE",
+            message: message.to_string(),
+            fix: Some("add a new field".into()),
+            file_name: None,
+            against_file_name: None,
+            packages: (None, None),
+        }
+    }
+
+    #[test]
+    fn text_is_bufs_format() {
+        assert_eq!(
+            text(&[finding(Some("a/b.proto"), "changed")]),
+            "a/b.proto:3:5:changed\n"
+        );
+        assert_eq!(text(&[finding(None, "gone")]), "<input>:gone\n");
+    }
+
+    #[test]
+    fn json_omits_path_of_deleted_files() {
+        let out = json(&[finding(None, "gone")]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert!(v.get("path").is_none());
+        assert_eq!(v["type"], "FIELD_SAME_TYPE");
+        assert_eq!(v["end_column"], 9);
+    }
+
+    #[test]
+    fn github_escapes_workflow_command_syntax() {
+        let out = github(&[finding(Some("a,b:c.proto"), "line1\nline2 100%")]);
+        assert_eq!(
+            out,
+            "::error file=a%2Cb%3Ac.proto,line=3,endLine=3,col=5,endColumn=9,title=FIELD_SAME_TYPE::line1%0Aline2 100%25\n"
+        );
+    }
+
+    #[test]
+    fn junit_escapes_xml() {
+        let out = junit(&[finding(Some("a.proto"), "<\"&'>")]);
+        assert!(
+            out.contains("message=\"&lt;&quot;&amp;&apos;&gt;\""),
+            "{out}"
+        );
+        assert!(out.contains("tests=\"1\" failures=\"1\""), "{out}");
+    }
+
+    #[test]
+    fn sarif_describes_every_rule() {
+        let v: serde_json::Value = serde_json::from_str(&sarif(&[])).unwrap();
+        assert_eq!(
+            v["runs"][0]["tool"]["driver"]["rules"]
+                .as_array()
+                .unwrap()
+                .len(),
+            RULES.len()
+        );
+        assert_eq!(v["runs"][0]["results"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn pretty_shows_source_and_caret() {
+        let src = "a\nb\n    int32 x = 1;\n";
+        let out = pretty(&[finding(Some("a.proto"), "changed")], &|_| {
+            Some(src.to_string())
+        });
+        assert!(
+            out.contains("3 |     int32 x = 1;\n  |     ^^^^\n"),
+            "{out}"
+        );
+        assert!(out.contains("= fix: add a new field"), "{out}");
+    }
+}
