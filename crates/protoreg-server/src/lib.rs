@@ -70,6 +70,47 @@ pub struct AppState {
     /// Empty: no authentication (the server then only listens on loopback).
     pub tokens: Arc<HashMap<String, Role>>,
     pub metrics: Arc<Metrics>,
+    pub cache: Arc<VersionCache>,
+}
+
+/// Versions are immutable, so their contents are cached by (subject, number, digest); a cheap
+/// query still confirms each read (the version is live, the number resolves `latest`), so a
+/// delete on another replica is seen at once.
+#[derive(Default)]
+pub struct VersionCache {
+    entries: std::sync::Mutex<HashMap<(String, i64), (String, Arc<Version>, Bytes)>>,
+}
+
+impl VersionCache {
+    const CAPACITY: usize = 512;
+
+    fn get(&self, subject: &str, n: i64, digest: &str) -> Option<(Arc<Version>, Bytes)> {
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(subject.to_string(), n))
+            .filter(|(d, _, _)| d == digest)
+            .map(|(_, v, b)| (v.clone(), b.clone()))
+    }
+
+    fn put(&self, v: Version) -> (Arc<Version>, Bytes) {
+        let bytes = Bytes::from(v.descriptor.clone());
+        let v = Arc::new(v);
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert(
+            (v.subject.clone(), v.version),
+            (v.digest.clone(), v.clone(), bytes.clone()),
+        );
+        (v, bytes)
+    }
+
+    fn forget(&self, subject: &str, n: i64) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(subject.to_string(), n));
+    }
 }
 
 /// Every error of the API: `{"error": {"code", "message", "details"}}`.
@@ -330,6 +371,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         store: store.clone(),
         tokens: Arc::new(opts.tokens),
         metrics: Arc::new(Metrics::default()),
+        cache: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -618,12 +660,27 @@ fn parse_version(v: &str) -> ApiResult<Option<i64>> {
         })
 }
 
-async fn load_version(store: &Store, subject: &str, version: &str) -> ApiResult<Version> {
+async fn load_version(
+    state: &AppState,
+    subject: &str,
+    version: &str,
+) -> ApiResult<(Arc<Version>, Bytes)> {
     let n = parse_version(version)?;
-    store
-        .version(subject, n, false)
+    let missing = || ApiError::not_found(format!("no version {version} of subject {subject:?}"));
+    let (n, digest) = state
+        .store
+        .version_ref(subject, n)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no version {version} of subject {subject:?}")))
+        .ok_or_else(missing)?;
+    if let Some(hit) = state.cache.get(subject, n, &digest) {
+        return Ok(hit);
+    }
+    let v = state
+        .store
+        .version(subject, Some(n), false)
+        .await?
+        .ok_or_else(missing)?;
+    Ok(state.cache.put(v))
 }
 
 async fn get_version(
@@ -631,7 +688,7 @@ async fn get_version(
     Path((subject, version)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let subject = subject_name(&subject)?;
-    let v = load_version(&state.store, subject, &version).await?;
+    let (v, _) = load_version(&state, subject, &version).await?;
     let mut body = version_meta(&v);
     body["files"] = json!(v.files);
     Ok(Json(body))
@@ -643,7 +700,7 @@ async fn get_descriptor(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let subject = subject_name(&subject)?;
-    let v = load_version(&state.store, subject, &version).await?;
+    let (v, descriptor) = load_version(&state, subject, &version).await?;
     let etag = format!("\"{}\"", v.digest);
     let matches = headers
         .get(header::IF_NONE_MATCH)
@@ -662,7 +719,7 @@ async fn get_descriptor(
             ),
             (header::ETAG, etag_value),
         ],
-        v.descriptor,
+        descriptor,
     )
         .into_response())
 }
@@ -672,7 +729,7 @@ async fn get_file(
     Path((subject, version, path)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let subject = subject_name(&subject)?;
-    let v = load_version(&state.store, subject, &version).await?;
+    let (v, _) = load_version(&state, subject, &version).await?;
     let text = v.files.get(&path).ok_or_else(|| {
         ApiError::not_found(format!("no file {path:?} in {subject}@{}", v.version))
     })?;
@@ -840,8 +897,8 @@ async fn diff(
     Query(q): Query<DiffQuery>,
 ) -> ApiResult<Json<Value>> {
     let subject = subject_name(&subject)?;
-    let from = load_version(&state.store, subject, &q.from).await?;
-    let to = load_version(&state.store, subject, &q.to).await?;
+    let (from, _) = load_version(&state, subject, &q.from).await?;
+    let (to, _) = load_version(&state, subject, &q.to).await?;
     let config = effective_config(&state.store, subject).await?;
     let (f2, t2) = (from.clone(), to.clone());
     let result = blocking(move || -> Result<(Vec<Value>, Vec<Value>), String> {
@@ -882,6 +939,7 @@ async fn delete_version(
     let subject = subject_name(&subject)?;
     let n = parse_version(&version)?
         .ok_or_else(|| ApiError::bad_request("delete needs a version number"))?;
+    state.cache.forget(subject, n);
     if state.store.delete(subject, n, q.permanent).await? {
         return Ok(Json(
             json!({"subject": subject, "version": n, "deleted": if q.permanent { "permanent" } else { "soft" }}),

@@ -258,6 +258,33 @@ impl Store {
         row.as_ref().map(row_to_version).transpose()
     }
 
+    /// The number and digest of a live version (`None` = the latest): a cheap lookup that
+    /// lets callers cache immutable version contents.
+    pub async fn version_ref(
+        &self,
+        subject: &str,
+        n: Option<i64>,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let row = match n {
+            Some(n) => {
+                sqlx::query("SELECT version, digest FROM versions WHERE subject = $1 AND version = $2 AND deleted = 0")
+                    .bind(subject)
+                    .bind(n)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT version, digest FROM versions WHERE subject = $1 AND deleted = 0 ORDER BY version DESC LIMIT 1",
+                )
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?
+            }
+        };
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
     /// Where content with this digest is registered (live versions).
     pub async fn find_digest(&self, digest: &str) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query("SELECT subject, version FROM versions WHERE digest = $1 AND deleted = 0 ORDER BY subject, version")
