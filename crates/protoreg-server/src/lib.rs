@@ -78,8 +78,11 @@ pub struct AppState {
 /// delete on another replica is seen at once.
 #[derive(Default)]
 pub struct VersionCache {
-    entries: std::sync::Mutex<HashMap<(String, i64), (String, Arc<Version>, Bytes)>>,
+    entries: std::sync::Mutex<HashMap<(String, i64), CachedVersion>>,
 }
+
+/// Digest, the version, and its descriptor set as cheaply cloned bytes.
+type CachedVersion = (String, Arc<Version>, Bytes);
 
 impl VersionCache {
     const CAPACITY: usize = 512;
