@@ -1036,6 +1036,7 @@ mod tests {
                 store,
                 tokens: Arc::new(HashMap::new()),
                 metrics: Arc::default(),
+                cache: Arc::default(),
             },
             1 << 20,
         );
