@@ -214,66 +214,77 @@ fn deleted_message_parent<'c, 'a>(
     })
 }
 
-fn enum_no_delete(cx: &mut Cx) {
+/// The nested names (full name without the package) of one kind of element of a file.
+type FileNames = for<'s, 'a> fn(&'s Side<'a>, &'a ImageFile) -> Vec<String>;
+
+/// Elements of a file that are gone from the same file (buf's per-file deletion rules).
+fn file_element_no_delete(
+    cx: &mut Cx,
+    kind: &str,
+    names: FileNames,
+    fix: fn(&str) -> Option<String>,
+) {
     for (p, c) in file_pairs(cx) {
-        let cur_enums = cx.cur.file_enums(c.file.proto.name());
-        for nested in cx.prev.file_enums(p.file.proto.name()).keys() {
-            if !cur_enums.contains_key(nested) {
-                let loc = deleted_parent(cx.cur, c.file.proto.name(), nested);
-                cx.report(
-                    Some(c.file),
-                    &[loc.as_deref().unwrap_or(&[])],
-                    Some(p.file),
-                    format!("Previously present enum {nested:?} was deleted from file."),
-                    None,
-                );
+        let current: BTreeSet<String> = names(cx.cur, c.file).into_iter().collect();
+        for nested in names(cx.prev, p.file) {
+            if current.contains(&nested) {
+                continue;
             }
+            let loc = deleted_parent(cx.cur, c.file.proto.name(), &nested);
+            cx.report(
+                Some(c.file),
+                &[loc.as_deref().unwrap_or(&[])],
+                Some(p.file),
+                format!("Previously present {kind} {nested:?} was deleted from file."),
+                fix(&nested),
+            );
         }
     }
+}
+
+fn enum_no_delete(cx: &mut Cx) {
+    file_element_no_delete(
+        cx,
+        "enum",
+        |side, f| {
+            side.file_enums(f.proto.name())
+                .into_keys()
+                .map(str::to_string)
+                .collect()
+        },
+        |_| None,
+    );
 }
 
 fn extension_no_delete(cx: &mut Cx) {
-    for (p, c) in file_pairs(cx) {
-        let cur_ext = cx
-            .cur
-            .file_extensions(c.file.proto.name(), c.file.proto.package());
-        for nested in cx
-            .prev
-            .file_extensions(p.file.proto.name(), p.file.proto.package())
-            .keys()
-        {
-            if !cur_ext.contains_key(nested) {
-                let loc = deleted_parent(cx.cur, c.file.proto.name(), nested);
-                cx.report(
-                    Some(c.file),
-                    &[loc.as_deref().unwrap_or(&[])],
-                    Some(p.file),
-                    format!("Previously present extension {nested:?} was deleted from file."),
-                    None,
-                );
-            }
-        }
-    }
+    file_element_no_delete(
+        cx,
+        "extension",
+        |side, f| {
+            side.file_extensions(f.proto.name(), f.proto.package())
+                .into_keys()
+                .collect()
+        },
+        |_| None,
+    );
 }
 
 fn message_no_delete(cx: &mut Cx) {
-    for (p, c) in file_pairs(cx) {
-        let cur_msgs = cx.cur.file_messages(c.file.proto.name());
-        for nested in cx.prev.file_messages(p.file.proto.name()).keys() {
-            if !cur_msgs.contains_key(nested) {
-                let loc = deleted_parent(cx.cur, c.file.proto.name(), nested);
-                cx.report(
-                    Some(c.file),
-                    &[loc.as_deref().unwrap_or(&[])],
-                    Some(p.file),
-                    format!("Previously present message {nested:?} was deleted from file."),
-                    Some(format!(
-                        "keep message {nested:?} (deprecate it with `option deprecated = true;`)"
-                    )),
-                );
-            }
-        }
-    }
+    file_element_no_delete(
+        cx,
+        "message",
+        |side, f| {
+            side.file_messages(f.proto.name())
+                .into_keys()
+                .map(str::to_string)
+                .collect()
+        },
+        |nested| {
+            Some(format!(
+                "keep message {nested:?} (deprecate it with `option deprecated = true;`)"
+            ))
+        },
+    );
 }
 
 fn service_no_delete(cx: &mut Cx) {
