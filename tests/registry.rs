@@ -815,3 +815,40 @@ fn client_commands_and_registry_references() {
     assert_eq!(code, Some(100), "{out}");
     assert!(out.contains("git HEAD"), "{out}");
 }
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmpdb(tmp.path());
+    let mut srv = Server::start(&db, &[], &[]);
+    let s = subject("term");
+    assert_eq!(
+        post(&srv.base, &format!("/v1/subjects/{s}/versions"), &files(V1)).status,
+        201
+    );
+    let pid = srv.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = srv.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "graceful exit, got {status:?}");
+    let srv = Server::start(&db, &[], &[]);
+    assert_eq!(
+        get(&srv.base, &format!("/v1/subjects/{s}/versions/1")).status,
+        200
+    );
+}
