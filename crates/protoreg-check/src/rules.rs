@@ -1952,12 +1952,15 @@ fn service_pairs<'c, 'a>(cx: &Cx<'c, 'a>) -> Vec<(&'c ServiceEl<'a>, &'c Service
         .collect()
 }
 
-type MethodPair<'c, 'a> = (
-    &'c ServiceEl<'a>,
-    &'a MethodDescriptorProto,
-    Vec<i32>,
-    &'a MethodDescriptorProto,
-);
+/// A paired RPC: the current service, the current method and its source path, the previous
+/// method, and the file the previous service was in.
+struct MethodPair<'c, 'a> {
+    service: &'c ServiceEl<'a>,
+    cur: &'a MethodDescriptorProto,
+    path: Vec<i32>,
+    prev: &'a MethodDescriptorProto,
+    prev_file: &'a ImageFile,
+}
 
 fn method_pairs<'c, 'a>(cx: &Cx<'c, 'a>) -> Vec<MethodPair<'c, 'a>> {
     let mut out = Vec::new();
@@ -1970,7 +1973,13 @@ fn method_pairs<'c, 'a>(cx: &Cx<'c, 'a>) -> Vec<MethodPair<'c, 'a>> {
                 .enumerate()
                 .find(|(_, m)| m.name() == pm.name())
             {
-                out.push((c, cm, sub(&c.path, &[2, i as i32]), pm));
+                out.push(MethodPair {
+                    service: c,
+                    cur: cm,
+                    path: sub(&c.path, &[2, i as i32]),
+                    prev: pm,
+                    prev_file: p.file,
+                });
             }
         }
     }
@@ -2001,22 +2010,24 @@ fn rpc_no_delete(cx: &mut Cx) {
 }
 
 fn streaming_rule(cx: &mut Cx, side: &str, get: fn(&MethodDescriptorProto) -> bool) {
-    for (s, cm, path, pm) in method_pairs(cx) {
+    for MethodPair {
+        service: s,
+        cur: cm,
+        path,
+        prev: pm,
+        prev_file,
+    } in method_pairs(cx)
+    {
         if get(pm) != get(cm) {
             let (from, to) = if get(cm) {
                 ("unary", "streaming")
             } else {
                 ("streaming", "unary")
             };
-            let pf = cx
-                .prev
-                .services
-                .get(&format!("{}{}", pkg_prefix(s), s.proto.name()))
-                .map(|x| x.file);
             cx.report(
                 Some(s.file),
                 &[&path],
-                pf,
+                Some(prev_file),
                 format!(
                     "RPC {:?} on service {:?} changed from {side} {from} to {side} {to}.",
                     cm.name(),
@@ -2028,15 +2039,6 @@ fn streaming_rule(cx: &mut Cx, side: &str, get: fn(&MethodDescriptorProto) -> bo
     }
 }
 
-fn pkg_prefix(s: &ServiceEl) -> String {
-    let pkg = s.file.proto.package();
-    if pkg.is_empty() {
-        String::new()
-    } else {
-        format!("{pkg}.")
-    }
-}
-
 fn rpc_same_client_streaming(cx: &mut Cx) {
     streaming_rule(cx, "client", |m| m.client_streaming());
 }
@@ -2045,7 +2047,14 @@ fn rpc_same_server_streaming(cx: &mut Cx) {
 }
 
 fn rpc_same_idempotency_level(cx: &mut Cx) {
-    for (s, cm, path, pm) in method_pairs(cx) {
+    for MethodPair {
+        service: s,
+        cur: cm,
+        path,
+        prev: pm,
+        prev_file,
+    } in method_pairs(cx)
+    {
         let level = |m: &MethodDescriptorProto| {
             m.options
                 .as_ref()
@@ -2055,15 +2064,10 @@ fn rpc_same_idempotency_level(cx: &mut Cx) {
         };
         if level(pm) != level(cm) {
             let a = sub(&path, &[4, 34]);
-            let pf = cx
-                .prev
-                .services
-                .get(&format!("{}{}", pkg_prefix(s), s.proto.name()))
-                .map(|x| x.file);
             cx.report(
                 Some(s.file),
                 &[&a],
-                pf,
+                Some(prev_file),
                 format!("RPC {:?} on service {:?} changed option \"idempotency_level\" from {:?} to {:?}.", cm.name(), s.proto.name(), level(pm), level(cm)),
                 Some(format!("keep `option idempotency_level = {};`", level(pm))),
             );
@@ -2072,18 +2076,20 @@ fn rpc_same_idempotency_level(cx: &mut Cx) {
 }
 
 fn rpc_type_rule(cx: &mut Cx, what: &str, field: i32, get: fn(&MethodDescriptorProto) -> &str) {
-    for (s, cm, path, pm) in method_pairs(cx) {
+    for MethodPair {
+        service: s,
+        cur: cm,
+        path,
+        prev: pm,
+        prev_file,
+    } in method_pairs(cx)
+    {
         if get(pm) != get(cm) {
             let a = sub(&path, &[field]);
-            let pf = cx
-                .prev
-                .services
-                .get(&format!("{}{}", pkg_prefix(s), s.proto.name()))
-                .map(|x| x.file);
             cx.report(
                 Some(s.file),
                 &[&a],
-                pf,
+                Some(prev_file),
                 format!(
                     "RPC {:?} on service {:?} changed {what} type from {:?} to {:?}.",
                     cm.name(),
