@@ -260,18 +260,8 @@ fn to_diagnostics(
 }
 
 impl Image {
-    /// The files that are not only imports.
-    pub fn targets(&self) -> impl Iterator<Item = &ImageFile> {
-        self.files.iter().filter(|f| !f.is_import)
-    }
-
-    /// A `FileDescriptorSet` of the image, as `protoc`/`buf build` would write it.
-    pub fn to_descriptor_set(
-        &self,
-        include_imports: bool,
-        include_source_info: bool,
-    ) -> FileDescriptorSet {
-        // protoc orders files so that every file comes after its imports.
+    /// The files in protoc's order (every file after its imports), imports only when asked.
+    fn ordered(&self, include_imports: bool) -> Vec<&ImageFile> {
         let by_name: BTreeMap<&str, &ImageFile> =
             self.files.iter().map(|f| (f.proto.name(), f)).collect();
         let mut seen = BTreeSet::new();
@@ -295,19 +285,8 @@ impl Image {
         for f in &self.files {
             visit(f, &by_name, &mut seen, &mut out);
         }
-        FileDescriptorSet {
-            file: out
-                .into_iter()
-                .filter(|f| include_imports || !f.is_import)
-                .map(|f| {
-                    let mut p = f.proto.clone();
-                    if !include_source_info {
-                        p.source_code_info = None;
-                    }
-                    p
-                })
-                .collect(),
-        }
+        out.retain(|f| include_imports || !f.is_import);
+        out
     }
 
     /// Encodes the image as a descriptor set in the given format. Options are written as
@@ -319,13 +298,9 @@ impl Image {
         include_imports: bool,
         include_source_info: bool,
     ) -> Result<Vec<u8>, SchemaError> {
-        let order = self.to_descriptor_set(include_imports, include_source_info);
-        let by_name: BTreeMap<&str, &ImageFile> =
-            self.files.iter().map(|f| (f.proto.name(), f)).collect();
         let mut set = Vec::new();
-        for p in &order.file {
-            let f = by_name[p.name()];
-            let raw = match self.pool.get_file_by_name(p.name()) {
+        for f in self.ordered(include_imports) {
+            let raw = match self.pool.get_file_by_name(f.proto.name()) {
                 Some(fd) => fd.encode_to_vec(),
                 None => f.proto.encode_to_vec(),
             };

@@ -470,7 +470,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         if let Some(lock) = &s.lock {
             let lock_path = root.join(lock);
             let pinned = protoreg_schema::Lock::read(&lock_path)?;
-            let digest = protoreg_store_digest(&files);
+            let digest = protoreg_server::domain::digest(&files);
             if pinned.subject == s.subject && pinned.digest != digest {
                 failed = true;
                 eprintln!(
@@ -499,7 +499,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
                 // Not yet registered: say so, so a drift is caught before commit.
                 let latest = client.get(&format!("/v1/subjects/{}/versions/latest", s.subject))?;
                 if latest.status == 200 {
-                    let digest = protoreg_store_digest(&files);
+                    let digest = protoreg_server::domain::digest(&files);
                     if latest.json()?["digest"].as_str() != Some(digest.as_str()) {
                         println!(
                             "note: {prefix} differs from the latest registered {}; push it after merge",
@@ -542,10 +542,6 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn protoreg_store_digest(files: &BTreeMap<String, String>) -> String {
-    protoreg_server::domain::digest(files)
 }
 
 #[derive(clap::Args)]
