@@ -25,6 +25,18 @@ pub struct ImageFile {
     pub display: String,
     /// `google.protobuf.Edition` number for editions files (1000 = 2023).
     pub edition: Option<i32>,
+    /// What prost-types cannot carry, written back when the image is encoded.
+    pub extras: Extras,
+}
+
+/// Descriptor fields of editions files that prost-types 0.14 has no field for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// `import option "…";` (`FileDescriptorProto.option_dependency`). While linking they
+    /// are appended to `dependency` so that the options they define resolve.
+    pub option_dependency: Vec<String>,
+    /// `export`/`local` (edition 2024): path of the message or enum, `SymbolVisibility`.
+    pub visibility: Vec<(Vec<i32>, i32)>,
 }
 
 /// A compiled, linked set of files (targets and their imports), sorted by name.
@@ -52,15 +64,25 @@ impl OutputFormat {
     }
 }
 
-/// Serves the source set's files (after the editions shim) and the bundled feature files.
+/// A source file as the compiler gets it: text for protox's parser (proto2/proto3), or the
+/// unlinked descriptor our parser made of an editions file.
+#[derive(Clone)]
+enum Parsed {
+    Text(Arc<str>),
+    Descriptor(prost::bytes::Bytes),
+}
+
+/// Serves the source set's files and the bundled feature files.
 struct MemResolver {
-    files: BTreeMap<String, Arc<str>>,
+    files: BTreeMap<String, Parsed>,
 }
 
 impl FileResolver for MemResolver {
     fn open_file(&self, name: &str) -> Result<File, protox::Error> {
         match self.files.get(name) {
-            Some(text) => File::from_source(name, text),
+            Some(Parsed::Text(text)) => File::from_source(name, text),
+            Some(Parsed::Descriptor(bytes)) => File::decode_file_descriptor_proto(bytes.clone())
+                .map_err(|e| protox::Error::new(std::io::Error::other(e.to_string()))),
             None => match editions::bundled(name) {
                 Some(text) => File::from_source(name, text),
                 None => Err(protox::Error::file_not_found(name)),
@@ -83,8 +105,8 @@ impl FileResolver for SafeInclude {
 
 pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     let mut diags: BTreeSet<Diagnostic> = BTreeSet::new();
-    let mut texts: BTreeMap<String, Arc<str>> = BTreeMap::new();
-    let mut shimmed: BTreeMap<String, (i32, Vec<editions::Insertion>)> = BTreeMap::new();
+    let mut inputs: BTreeMap<String, Parsed> = BTreeMap::new();
+    let mut editions_files: BTreeMap<String, (i32, Extras)> = BTreeMap::new();
     let mut originals: BTreeMap<String, Arc<str>> = BTreeMap::new();
     if set.files.is_empty() {
         return Err(SchemaError::Input {
@@ -100,12 +122,48 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
         }
         match &f.text {
             Ok(text) => {
-                let (compiled, edition, insertions) = editions::shim(text);
-                if let Some(ed) = edition {
-                    shimmed.insert(name.clone(), (ed, insertions));
+                // A UTF-8 byte-order mark (Windows editors) is not part of the text.
+                let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+                originals.insert(name.clone(), Arc::from(text));
+                if !editions::is_editions(text) {
+                    inputs.insert(name.clone(), Parsed::Text(Arc::from(text)));
+                    continue;
                 }
-                texts.insert(name.clone(), Arc::from(compiled.as_str()));
-                originals.insert(name.clone(), Arc::from(text.as_str()));
+                match protoreg_parse::parse(name, text) {
+                    Ok(parsed) => {
+                        let edition = parsed
+                            .edition()
+                            .map_or(editions::EDITION_2023, |e| e.number());
+                        let extras = Extras {
+                            option_dependency: parsed.option_dependency.clone(),
+                            visibility: parsed
+                                .visibility
+                                .iter()
+                                .map(|(p, v)| (p.clone(), v.number()))
+                                .collect(),
+                        };
+                        let mut proto = parsed.proto;
+                        // prost-reflect links editions files as proto2 (features are read
+                        // from the options); `import option` files must be present to link.
+                        proto.syntax = Some("proto2".into());
+                        proto
+                            .dependency
+                            .extend(extras.option_dependency.iter().cloned());
+                        inputs.insert(
+                            name.clone(),
+                            Parsed::Descriptor(proto.encode_to_vec().into()),
+                        );
+                        editions_files.insert(name.clone(), (edition, extras));
+                    }
+                    Err(e) => {
+                        diags.insert(Diagnostic::at_offset(
+                            &f.display,
+                            Some(Arc::from(text)),
+                            Some((e.offset, e.len)),
+                            e.message,
+                        ));
+                    }
+                }
             }
             Err(bytes) => {
                 let valid = std::str::from_utf8(bytes)
@@ -129,7 +187,7 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     }
     let mut chain = ChainFileResolver::new();
     chain.add(MemResolver {
-        files: texts.clone(),
+        files: inputs.clone(),
     });
     for inc in &set.includes {
         chain.add(SafeInclude(IncludeFileResolver::new(inc.clone())));
@@ -144,11 +202,18 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
             .map(|f| f.display.clone())
             .unwrap_or_else(|| name.to_string())
     };
-    for name in texts.keys() {
+    for name in inputs.keys() {
         if let Err(e) = compiler.open_file(name) {
-            for d in to_diagnostics(&e, &originals, &display_of) {
-                diags.insert(d);
+            let mut found = to_diagnostics(&e, &originals, &display_of);
+            // protox has no source text for the descriptors our parser made: locate a link
+            // error in them by linking the file again against what did link.
+            if found.iter().all(|d| d.line == 0) {
+                if let Some(d) = locate_link_error(&compiler, &e, &inputs, &originals, &display_of)
+                {
+                    found = vec![d];
+                }
             }
+            diags.extend(found);
         }
     }
     if !diags.is_empty() {
@@ -161,23 +226,75 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     let mut files = Vec::with_capacity(fds.file.len());
     for mut proto in fds.file {
         let name = proto.name().to_string();
-        let edition = shimmed.get(&name).map(|(ed, insertions)| {
-            editions::mark(&mut proto);
-            editions::fix_source_info(&mut proto, insertions);
-            *ed
-        });
-        if let Some(text) = originals.get(&name) {
-            widen_pseudo_option_spans(&mut proto, text);
-        }
+        let (edition, extras) = match editions_files.get(&name) {
+            Some((ed, extras)) => {
+                editions::mark(&mut proto);
+                let keep = proto.dependency.len() - extras.option_dependency.len();
+                proto.dependency.truncate(keep);
+                (Some(*ed), extras.clone())
+            }
+            None => {
+                if let Some(text) = originals.get(&name) {
+                    widen_pseudo_option_spans(&mut proto, text);
+                }
+                (None, Extras::default())
+            }
+        };
         files.push(ImageFile {
             edition,
-            is_import: !texts.contains_key(&name),
+            extras,
+            is_import: !inputs.contains_key(&name),
             display: display_of(&name),
             proto,
         });
     }
     files.sort_by(|a, b| a.proto.name().cmp(b.proto.name()));
     Ok(Image { files, pool })
+}
+
+/// Links one of our parsed files again, against the files that already linked, to get the
+/// linker's error with its line and column (from the file's source info).
+fn locate_link_error(
+    compiler: &protox::Compiler,
+    e: &protox::Error,
+    inputs: &BTreeMap<String, Parsed>,
+    originals: &BTreeMap<String, Arc<str>>,
+    display_of: &dyn Fn(&str) -> String,
+) -> Option<Diagnostic> {
+    let name = e.file()?;
+    let Some(Parsed::Descriptor(bytes)) = inputs.get(name) else {
+        return None;
+    };
+    let mut pool = compiler.descriptor_pool();
+    let err = pool.decode_file_descriptor_proto(bytes.clone()).err()?;
+    let source = originals.get(name).cloned();
+    let (line, column) = (err.line()? + 1, err.column()? + 1);
+    let offset = source.as_deref().map(|s| offset_of(s, line, column));
+    let message = err.to_string();
+    Some(Diagnostic {
+        path: display_of(err.file().unwrap_or(name)),
+        line,
+        column,
+        message,
+        span: offset.map(|o| (o, 1)),
+        source,
+    })
+}
+
+/// Byte offset of a 1-based line and column (characters).
+fn offset_of(src: &str, line: usize, column: usize) -> usize {
+    let mut off = 0;
+    for (i, l) in src.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return off
+                + l.chars()
+                    .take(column - 1)
+                    .map(char::len_utf8)
+                    .sum::<usize>();
+        }
+        off += l.len();
+    }
+    src.len()
 }
 
 /// protox spans the pseudo-options `default` and `json_name` from their value; protoc (and so
@@ -391,6 +508,7 @@ impl Image {
             prost::encoding::bytes::encode(1, &bytes, &mut set);
             files.push(ImageFile {
                 edition,
+                extras: Extras::default(),
                 display: proto.name().to_string(),
                 is_import: false,
                 proto,
@@ -435,24 +553,51 @@ impl Image {
 }
 
 /// Re-encodes one compiled file: drops source info unless wanted (and replaces it with the
-/// corrected one), and restores `syntax = "editions"` and `edition` for editions files.
+/// corrected one), and restores what prost-types cannot carry for editions files:
+/// `syntax = "editions"`, `edition`, `option_dependency` and `visibility`.
 fn rewrite_file(raw: &[u8], f: &ImageFile, include_source_info: bool) -> Vec<u8> {
+    use crate::wire::tag;
     let Some(parts) = fields(raw) else {
         return raw.to_vec();
     };
+    let deps = parts.iter().filter(|p| p.0 == tag::FILE_DEPENDENCY).count();
+    let keep_deps = deps.saturating_sub(f.extras.option_dependency.len());
+    let mut seen_deps = 0;
     let mut out = Vec::with_capacity(raw.len());
-    for (tag, bytes, _) in parts {
-        let drop = tag == 9 || (f.edition.is_some() && (tag == 12 || tag == 14));
+    for (t, bytes, _) in parts {
+        let drop = t == tag::FILE_SOURCE_CODE_INFO
+            || (f.edition.is_some() && (t == tag::FILE_SYNTAX || t == tag::FILE_EDITION))
+            || (t == tag::FILE_DEPENDENCY && {
+                seen_deps += 1;
+                seen_deps > keep_deps
+            });
         if !drop {
             out.extend_from_slice(bytes);
         }
     }
     if let (true, Some(info)) = (include_source_info, &f.proto.source_code_info) {
-        prost::encoding::message::encode(9, info, &mut out);
+        prost::encoding::message::encode(tag::FILE_SOURCE_CODE_INFO, info, &mut out);
     }
     if let Some(ed) = f.edition {
-        prost::encoding::string::encode(12, &"editions".to_string(), &mut out);
-        prost::encoding::int32::encode(14, &ed, &mut out);
+        prost::encoding::string::encode(tag::FILE_SYNTAX, &"editions".to_string(), &mut out);
+        prost::encoding::int32::encode(tag::FILE_EDITION, &ed, &mut out);
+    }
+    for dep in &f.extras.option_dependency {
+        prost::encoding::string::encode(tag::FILE_OPTION_DEPENDENCY, dep, &mut out);
+    }
+    for (path, visibility) in &f.extras.visibility {
+        let tag_ = match path.len() % 2 == 0 && path.len() >= 2 {
+            true if path[path.len() - 2] == tag::FILE_ENUM as i32 && path.len() == 2 => {
+                tag::ENUM_VISIBILITY
+            }
+            true if path.len() > 2 && path[path.len() - 2] == tag::MSG_ENUM as i32 => {
+                tag::ENUM_VISIBILITY
+            }
+            _ => tag::MSG_VISIBILITY,
+        };
+        if let Some(rewritten) = crate::wire::append_at_path(&out, path, tag_, *visibility as u64) {
+            out = rewritten;
+        }
     }
     out
 }

@@ -1,5 +1,52 @@
-//! Field-level reading of encoded protobuf messages, for the parts prost-types drops
-//! (editions fields, feature extensions in options).
+//! Field-level reading and patching of encoded protobuf messages, for the parts prost-types
+//! drops (editions fields, feature extensions in options).
+
+/// Field numbers of `google/protobuf/descriptor.proto` used here.
+pub mod tag {
+    pub const FILE_DEPENDENCY: u32 = 3;
+    pub const FILE_MESSAGE: u32 = 4;
+    pub const FILE_ENUM: u32 = 5;
+    pub const FILE_SOURCE_CODE_INFO: u32 = 9;
+    pub const FILE_SYNTAX: u32 = 12;
+    pub const FILE_EDITION: u32 = 14;
+    pub const FILE_OPTION_DEPENDENCY: u32 = 15;
+    pub const MSG_ENUM: u32 = 4;
+    pub const MSG_VISIBILITY: u32 = 11;
+    pub const ENUM_VISIBILITY: u32 = 6;
+}
+
+/// Appends a varint field to the message found at `path` (pairs of field number and index,
+/// as in source info: `[4, 0, 3, 1]` is the second nested message of the first message).
+/// `None` when the path does not exist.
+pub fn append_at_path(raw: &[u8], path: &[i32], field: u32, value: u64) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(raw.len() + 4);
+    if path.is_empty() {
+        out.extend_from_slice(raw);
+        prost::encoding::encode_key(field, prost::encoding::WireType::Varint, &mut out);
+        prost::encoding::encode_varint(value, &mut out);
+        return Some(out);
+    }
+    let (want_tag, want_index) = (*path.first()? as u32, *path.get(1)? as usize);
+    let mut index = 0;
+    let mut found = false;
+    for (t, bytes, _) in fields(raw)? {
+        if t == want_tag {
+            if index == want_index {
+                let mut body = bytes;
+                prost::encoding::decode_key(&mut body).ok()?;
+                prost::encoding::decode_varint(&mut body).ok()?;
+                let inner = append_at_path(body, &path[2..], field, value)?;
+                prost::encoding::bytes::encode(t, &inner, &mut out);
+                found = true;
+                index += 1;
+                continue;
+            }
+            index += 1;
+        }
+        out.extend_from_slice(bytes);
+    }
+    found.then_some(out)
+}
 
 /// Splits an encoded message into its top-level fields: `(field number, whole field bytes,
 /// payload for varint fields)`. `None` when the bytes are not a well-formed message.
