@@ -40,10 +40,9 @@ fn build_examples_writes_a_readable_descriptor_set() {
         .arg("build")
         .arg(root().join("proto-examples"))
         .arg("-o")
-        .arg(&out)
-        .arg("--include-imports")
-        .arg("--include-source-info"));
+        .arg(&out));
     assert!(o.status.success(), "{}", stderr(&o));
+    // As `buf build -o`: imports and source info are in by default.
     let fds =
         prost_types::FileDescriptorSet::decode(std::fs::read(&out).unwrap().as_slice()).unwrap();
     let names: Vec<&str> = fds.file.iter().map(|f| f.name()).collect();
@@ -71,13 +70,15 @@ fn build_examples_writes_a_readable_descriptor_set() {
             .is_some_and(|s| !s.location.is_empty())
     );
 
-    // Without --include-imports only the module's files; JSON output parses.
+    // With --exclude-imports only the module's files; JSON output parses.
     let json = tmp.path().join("x.json");
     let o = run(bin()
         .arg("build")
         .arg(root().join("proto-examples"))
         .arg("-o")
-        .arg(&json));
+        .arg(&json)
+        .arg("--exclude-imports")
+        .arg("--exclude-source-info"));
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let files = v["file"].as_array().unwrap();
@@ -87,6 +88,16 @@ fn build_examples_writes_a_readable_descriptor_set() {
             .iter()
             .all(|f| !f["name"].as_str().unwrap().starts_with("google/"))
     );
+    assert!(files.iter().all(|f| f.get("sourceCodeInfo").is_none()));
+    // The old opt-in flags are still accepted.
+    let o = run(bin()
+        .arg("build")
+        .arg(root().join("proto-examples"))
+        .arg("-o")
+        .arg(tmp.path().join("y.binpb"))
+        .arg("--include-imports")
+        .arg("--include-source-info"));
+    assert!(o.status.success(), "{}", stderr(&o));
 
     // The written set is itself a valid input.
     let o = run(bin().arg("build").arg(&out));
@@ -241,13 +252,12 @@ fn build_compiles_editions() {
         .arg(tmp.path())
         .arg("-o")
         .arg(&out)
-        .arg("--include-source-info"));
+        .arg("--exclude-imports"));
     assert!(o.status.success(), "{}", stderr(&o));
     let fds =
         prost_types::FileDescriptorSet::decode(std::fs::read(&out).unwrap().as_slice()).unwrap();
     assert_eq!(fds.file[0].syntax(), "editions");
-    // The `optional` label the shim inserts is not visible in the source info: the field
-    // `string s` starts at column 3 (0-based 2) as written.
+    // The field `string s` starts at column 3 (0-based 2) as written.
     let loc = fds.file[0]
         .source_code_info
         .as_ref()

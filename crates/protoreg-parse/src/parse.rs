@@ -1498,6 +1498,8 @@ impl<'a> Parser<'a> {
         let mut open_brace = None;
         let last = if self.is_sym('{') {
             open_brace = Some(self.bump());
+            // A body, even an empty one, gives the method (empty) options, as protoc does.
+            m.options.get_or_insert_with(MethodOptions::default);
             loop {
                 match &self.tok().tok {
                     Tok::Sym('}') => break,

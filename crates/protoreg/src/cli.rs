@@ -100,11 +100,21 @@ struct BuildArgs {
     /// Write the descriptor set here (.binpb/.pb binary, .json JSON); without it, only validate.
     #[arg(short = 'o', long = "output")]
     output: Option<PathBuf>,
-    /// Include imported files (well-known types, dependencies) in the output.
+    /// Leave imported files (well-known types, dependencies) out of the output. As with
+    /// `buf build`, they are included by default.
     #[arg(long)]
+    exclude_imports: bool,
+    /// Leave source code info (locations and comments) out of the output (included by
+    /// default, as with `buf build`).
+    #[arg(long)]
+    exclude_source_info: bool,
+    /// Accepted for compatibility with earlier protoreg releases: imports are included by
+    /// default.
+    #[arg(long, hide = true, conflicts_with = "exclude_imports")]
     include_imports: bool,
-    /// Include source code info (locations and comments) in the output.
-    #[arg(long)]
+    /// Accepted for compatibility with earlier protoreg releases: source info is included
+    /// by default.
+    #[arg(long, hide = true, conflicts_with = "exclude_source_info")]
     include_source_info: bool,
 }
 
@@ -166,8 +176,8 @@ fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
     if let Some(out) = &a.output {
         let bytes = image.encode(
             OutputFormat::from_path(out),
-            a.include_imports,
-            a.include_source_info,
+            !a.exclude_imports,
+            !a.exclude_source_info,
         )?;
         // Write to a temporary file beside the target, then rename: never a half-written file.
         let dir = out
