@@ -802,7 +802,7 @@ fn reserved_message_no_delete(cx: &mut Cx) {
                         "Previously present reserved name {name:?} on message {:?} was deleted.",
                         c.proto.name()
                     ),
-                    Some(format!("keep `reserved \"{name}\";`")),
+                    Some(format!("keep `{}`", reserve_name(c.file, name))),
                 );
             }
         }
@@ -875,8 +875,8 @@ fn field_no_delete_with(cx: &mut Cx, unless_number: bool, unless_name: bool) {
                     lower_first(&field_description(pf))
                 ),
                 Some(format!(
-                    "keep number {n} unusable: `reserved {n}; reserved \"{}\";`",
-                    pf.proto.name()
+                    "keep number {n} unusable: `reserved {n}; {}`",
+                    reserve_name(c.file, pf.proto.name())
                 )),
             );
         }
@@ -1206,7 +1206,7 @@ fn reserved_enum_no_delete(cx: &mut Cx) {
                         "Previously present reserved name {name:?} on enum {:?} was deleted.",
                         c.proto.name()
                     ),
-                    Some(format!("keep `reserved \"{name}\";`")),
+                    Some(format!("keep `{}`", reserve_name(c.file, name))),
                 );
             }
         }
@@ -2108,4 +2108,41 @@ fn rpc_same_request_type(cx: &mut Cx) {
 }
 fn rpc_same_response_type(cx: &mut Cx) {
     rpc_type_rule(cx, "response", 3, |m| m.output_type());
+}
+
+/// The statement that reserves a name in this file: an identifier in editions
+/// (`reserved foo;`), a string literal before (`reserved "foo";`).
+fn reserve_name(file: &protoreg_schema::ImageFile, name: &str) -> String {
+    match Syntax::of(file) {
+        Syntax::Editions(_) => format!("reserved {name};"),
+        _ => format!("reserved \"{name}\";"),
+    }
+}
+
+#[cfg(test)]
+mod reserve_hint_tests {
+    use super::*;
+
+    fn file(syntax: &str, edition: Option<i32>) -> protoreg_schema::ImageFile {
+        protoreg_schema::ImageFile {
+            proto: prost_types::FileDescriptorProto {
+                syntax: Some(syntax.into()),
+                ..Default::default()
+            },
+            is_import: false,
+            display: "a.proto".into(),
+            edition,
+            extras: Default::default(),
+        }
+    }
+
+    #[test]
+    fn editions_reserve_identifiers_and_older_syntaxes_strings() {
+        assert_eq!(
+            reserve_name(&file("editions", Some(1000)), "y"),
+            "reserved y;"
+        );
+        assert_eq!(reserve_name(&file("proto3", None), "y"), "reserved \"y\";");
+        assert_eq!(reserve_name(&file("proto2", None), "y"), "reserved \"y\";");
+    }
 }

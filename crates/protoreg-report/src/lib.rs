@@ -60,11 +60,16 @@ fn location(f: &Finding) -> String {
     }
 }
 
-/// buf's text format: `path:line:col:message`.
+/// buf's text format: `path:line:col:message`; a finding without a file (a deleted file or
+/// package) is `<input>:1:1:message`, as buf prints it, so scripts can always split on `:`.
 pub fn text(findings: &[Finding]) -> String {
     let mut out = String::new();
     for f in findings {
-        let _ = writeln!(out, "{}:{}", location(f), f.message);
+        let at = match &f.path {
+            Some(_) => location(f),
+            None => "<input>:1:1".to_string(),
+        };
+        let _ = writeln!(out, "{at}:{}", f.message);
     }
     out
 }
@@ -311,7 +316,7 @@ mod tests {
             text(&[finding(Some("a/b.proto"), "changed")]),
             "a/b.proto:3:5:changed\n"
         );
-        assert_eq!(text(&[finding(None, "gone")]), "<input>:gone\n");
+        assert_eq!(text(&[finding(None, "gone")]), "<input>:1:1:gone\n");
     }
 
     #[test]
