@@ -305,13 +305,12 @@ fn attribute(src: &str, tokens: &mut [Token], items: &[Item]) {
             }
             Some(Item::Comment { .. }) => {
                 current.push(idx);
-                if current.len() == 1 {
-                    if let Some(p) = prev {
-                        if newlines(span(p), item_span) == 0 {
-                            close(&mut current, &mut tracked);
-                            first_on_same_line = true;
-                        }
-                    }
+                if current.len() == 1
+                    && let Some(p) = prev
+                    && newlines(span(p), item_span) == 0
+                {
+                    close(&mut current, &mut tracked);
+                    first_on_same_line = true;
                 }
             }
             Some(Item::Newline(_)) => {
@@ -365,10 +364,10 @@ fn attribute(src: &str, tokens: &mut [Token], items: &[Item]) {
                     let last = *para.last().expect("non-empty paragraph");
                     let after =
                         (last + 1..items.len()).find(|&i| !matches!(items[i], Item::Newline(_)));
-                    if let Some(b) = before {
-                        if newlines(span(b), span(para[0])) < 2 {
-                            continue;
-                        }
+                    if let Some(b) = before
+                        && newlines(span(b), span(para[0])) < 2
+                    {
+                        continue;
                     }
                     let after_span = after.map(span).unwrap_or(item_span);
                     if newlines(span(last), after_span) == 2 {

@@ -7,10 +7,10 @@
 use prost_types::source_code_info::Location;
 use prost_types::uninterpreted_option::NamePart;
 use prost_types::{
-    DescriptorProto, EnumDescriptorProto, EnumOptions, EnumValueDescriptorProto, EnumValueOptions,
+    DescriptorProto, EnumDescriptorProto, EnumValueDescriptorProto, EnumValueOptions,
     ExtensionRangeOptions, FieldDescriptorProto, FieldOptions, FileDescriptorProto, FileOptions,
-    MessageOptions, MethodDescriptorProto, MethodOptions, OneofDescriptorProto, OneofOptions,
-    ServiceDescriptorProto, ServiceOptions, SourceCodeInfo, UninterpretedOption, descriptor_proto,
+    MessageOptions, MethodDescriptorProto, MethodOptions, OneofDescriptorProto,
+    ServiceDescriptorProto, SourceCodeInfo, UninterpretedOption, descriptor_proto,
     enum_descriptor_proto,
     field_descriptor_proto::{Label, Type},
 };
@@ -155,7 +155,7 @@ impl<'a> Parser<'a> {
             Tok::Eof => "end of file".into(),
             Tok::Ident(s) => format!("\"{s}\""),
             Tok::Sym(c) => format!("'{c}'"),
-            _ => format!("{}", self.tok().text),
+            _ => self.tok().text.to_string(),
         }
     }
     fn expect_sym(&mut self, c: char) -> R<usize> {
@@ -368,12 +368,7 @@ impl<'a> Parser<'a> {
                     }
                     "extend" => {
                         let mut nested = Vec::new();
-                        self.extend(
-                            &[tag::FILE_EXTENSION],
-                            &mut file.extension,
-                            &[],
-                            &mut nested,
-                        )?;
+                        self.extend(&[tag::FILE_EXTENSION], &mut file.extension, &mut nested)?;
                         if !nested.is_empty() {
                             return Err(self.err_at(first, "groups are not allowed here"));
                         }
@@ -417,10 +412,10 @@ impl<'a> Parser<'a> {
     fn import(&mut self, file: &mut FileDescriptorProto) -> R<()> {
         let first = self.bump();
         let mut modifier = None;
-        if let Tok::Ident(w) = &self.tok().tok {
-            if matches!(w.as_str(), "public" | "weak" | "option") {
-                modifier = Some((w.clone(), self.bump()));
-            }
+        if let Tok::Ident(w) = &self.tok().tok
+            && matches!(w.as_str(), "public" | "weak" | "option")
+        {
+            modifier = Some((w.clone(), self.bump()));
         }
         let (path, pt) = self.string("an import path")?;
         let path = self.utf8(path, pt, "the import path")?;
@@ -522,7 +517,6 @@ impl<'a> Parser<'a> {
 
     fn message_body(&mut self, path: &[i32], msg: &mut DescriptorProto) -> R<()> {
         loop {
-            let first = self.i;
             match &self.tok().tok {
                 Tok::Sym('}') | Tok::Eof => return Ok(()),
                 Tok::Sym(';') => {
@@ -544,7 +538,6 @@ impl<'a> Parser<'a> {
                         self.extend(
                             &with(path, &[tag::MSG_EXTENSION]),
                             &mut msg.extension,
-                            path,
                             &mut msg.nested_type,
                         )?;
                     }
@@ -565,7 +558,6 @@ impl<'a> Parser<'a> {
                         let f = self.field(
                             &with(path, &[tag::MSG_FIELD, idx]),
                             FieldCtx::Message,
-                            path,
                             &mut nested,
                         )?;
                         msg.nested_type = nested;
@@ -573,7 +565,6 @@ impl<'a> Parser<'a> {
                     }
                 },
                 _ => {
-                    let _ = first;
                     return Err(self.err_here(format!(
                         "expected a message element (field, message, enum, oneof, option, reserved, extensions, extend), found {}",
                         self.describe()
@@ -583,13 +574,12 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// One field declaration (plain, map or, before editions, group). `msg_path` is the path
-    /// of the message that receives map entries and groups (`nested`).
+    /// One field declaration (plain or map; groups are refused). Map entries are added to
+    /// `nested`, the containing message's nested types.
     fn field(
         &mut self,
         path: &[i32],
         ctx: FieldCtx,
-        msg_path: &[i32],
         nested: &mut Vec<DescriptorProto>,
     ) -> R<FieldDescriptorProto> {
         let first = self.i;
@@ -614,16 +604,16 @@ impl<'a> Parser<'a> {
             if ctx == FieldCtx::Oneof {
                 return Err(self.err_at(lt, "fields in a oneof must not have labels"));
             }
-            if let Syntax::Editions(_) = self.syntax {
-                if l != Label::Repeated {
-                    return Err(self.err_at(
+            if let Syntax::Editions(_) = self.syntax
+                && l != Label::Repeated
+            {
+                return Err(self.err_at(
                         lt,
                         format!(
                             "label \"{}\" is not allowed in editions; use option features.field_presence instead",
                             self.toks[lt].text
                         ),
                     ));
-                }
             }
             if self.syntax == Syntax::Proto3 && l == Label::Required {
                 return Err(self.err_at(lt, "required fields are not allowed in proto3"));
@@ -677,7 +667,7 @@ impl<'a> Parser<'a> {
                 set_type(&mut f, ty);
                 entry.field.push(f);
             }
-            if let Some(Tok::Ident(_)) = Some(&self.toks[mt].tok) {
+            {
                 let k = &entry.field[0];
                 if matches!(k.r#type, Some(t) if t == Type::Float as i32 || t == Type::Double as i32 || t == Type::Bytes as i32)
                     || k.type_name.is_some()
@@ -688,7 +678,6 @@ impl<'a> Parser<'a> {
                 }
             }
             nested.push(entry);
-            let _ = msg_path;
             field.name = Some(fname);
             field.label = Some(Label::Repeated as i32);
             field.r#type = Some(Type::Message as i32);
@@ -736,21 +725,18 @@ impl<'a> Parser<'a> {
         if field.json_name.is_none() {
             field.json_name = Some(json_name(field.name()));
         }
-        let _ = ctx;
         self.insert_loc_c(loc_index, path, first, start, last);
-        // Move the type location(s) before the field's own location, as buf orders them.
         Ok(field)
     }
 
     /// A scalar type keyword or a (possibly qualified) message/enum name.
     fn field_type(&mut self, what: &str) -> R<(Option<Type>, Option<String>)> {
-        if let Tok::Ident(w) = &self.tok().tok {
-            if let Some(t) = scalar(w) {
-                if self.peek_tok(1).tok != Tok::Sym('.') {
-                    self.bump();
-                    return Ok((Some(t), None));
-                }
-            }
+        if let Tok::Ident(w) = &self.tok().tok
+            && let Some(t) = scalar(w)
+            && self.peek_tok(1).tok != Tok::Sym('.')
+        {
+            self.bump();
+            return Ok((Some(t), None));
         }
         let (name, _, _) = self.type_name(what)?;
         Ok((None, Some(name)))
@@ -1012,7 +998,7 @@ impl<'a> Parser<'a> {
                     self.bump();
                 }
                 Tok::Ident(w) if w == "option" => {
-                    let mut o = oneof.options.take().unwrap_or_else(OneofOptions::default);
+                    let mut o = oneof.options.take().unwrap_or_default();
                     self.option_statement(
                         &with(&opath, &[tag::ONEOF_OPTIONS]),
                         &mut o.uninterpreted_option,
@@ -1026,7 +1012,6 @@ impl<'a> Parser<'a> {
                     let mut f = self.field(
                         &with(path, &[tag::MSG_FIELD, fidx]),
                         FieldCtx::Oneof,
-                        path,
                         &mut nested,
                     )?;
                     msg.nested_type = nested;
@@ -1236,7 +1221,6 @@ impl<'a> Parser<'a> {
         &mut self,
         list_path: &[i32],
         out: &mut Vec<FieldDescriptorProto>,
-        msg_path: &[i32],
         nested: &mut Vec<DescriptorProto>,
     ) -> R<()> {
         let first = self.bump();
@@ -1254,10 +1238,8 @@ impl<'a> Parser<'a> {
                 _ => {
                     let idx = out.len() as i32;
                     let fpath = with(list_path, &[idx]);
-                    let before = self.locs.len();
                     self.loc_toks(&with(&fpath, &[tag::FIELD_EXTENDEE]), et, el);
-                    let mut f = self.field(&fpath, FieldCtx::Extend, msg_path, nested)?;
-                    let _ = before;
+                    let mut f = self.field(&fpath, FieldCtx::Extend, nested)?;
                     f.extendee = Some(extendee.clone());
                     out.push(f);
                     count += 1;
@@ -1300,7 +1282,7 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Eof => return Err(self.err_here("expected '}' to close the enum")),
                 Tok::Ident(w) if w == "option" && self.peek_tok(1).tok != Tok::Sym('=') => {
-                    let mut o = e.options.take().unwrap_or_else(EnumOptions::default);
+                    let mut o = e.options.take().unwrap_or_default();
                     self.option_statement(
                         &with(path, &[tag::ENUM_OPTIONS]),
                         &mut o.uninterpreted_option,
@@ -1434,7 +1416,7 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Eof => return Err(self.err_here("expected '}' to close the service")),
                 Tok::Ident(w) if w == "option" => {
-                    let mut o = s.options.take().unwrap_or_else(ServiceOptions::default);
+                    let mut o = s.options.take().unwrap_or_default();
                     self.option_statement(
                         &with(path, &[tag::SERVICE_OPTIONS]),
                         &mut o.uninterpreted_option,
@@ -1507,7 +1489,7 @@ impl<'a> Parser<'a> {
                         self.bump();
                     }
                     Tok::Ident(w) if w == "option" => {
-                        let mut o = m.options.take().unwrap_or_else(MethodOptions::default);
+                        let mut o = m.options.take().unwrap_or_default();
                         self.option_statement(
                             &with(path, &[tag::METHOD_OPTIONS]),
                             &mut o.uninterpreted_option,

@@ -207,11 +207,10 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
             let mut found = to_diagnostics(&e, &originals, &display_of);
             // protox has no source text for the descriptors our parser made: locate a link
             // error in them by linking the file again against what did link.
-            if found.iter().all(|d| d.line == 0) {
-                if let Some(d) = locate_link_error(&compiler, &e, &inputs, &originals, &display_of)
-                {
-                    found = vec![d];
-                }
+            if found.iter().all(|d| d.line == 0)
+                && let Some(d) = locate_link_error(&compiler, &e, &inputs, &originals, &display_of)
+            {
+                found = vec![d];
             }
             diags.extend(found);
         }
