@@ -39,7 +39,7 @@ fn skip_trivia(b: &[u8], mut i: usize) -> usize {
     }
 }
 
-/// Marks a descriptor compiled through the shim as the editions file it is.
+/// Marks a linked descriptor (presented to prost-reflect as proto2) as the editions file it is.
 /// (prost-types has no `edition` field: the edition is kept on the `ImageFile` and added
 /// back when the image is encoded.)
 pub(crate) fn mark(proto: &mut FileDescriptorProto) {
