@@ -501,11 +501,25 @@ impl<'a> Parser<'a> {
         self.loc_tok(&with(path, &[tag::MSG_NAME]), nt);
         let open_brace = self.expect_sym('{')?;
         self.message_body(path, &mut msg)?;
-        let last = self.expect_sym('}')?;
-        self.trail = Some(open_brace);
-        self.insert_loc_c(loc_index, path, first, start, last);
+        self.close_body(open_brace, loc_index, path, first, start)?;
         self.depth -= 1;
         Ok(msg)
+    }
+
+    /// Closes a `{ … }` body: expects the `}` and records the declaration's location (before
+    /// its parts' locations) with the trailing comment of its opening brace.
+    fn close_body(
+        &mut self,
+        open_brace: usize,
+        at: usize,
+        path: &[i32],
+        first: usize,
+        start: Pos,
+    ) -> R<()> {
+        let last = self.expect_sym('}')?;
+        self.trail = Some(open_brace);
+        self.insert_loc_c(at, path, first, start, last);
+        Ok(())
     }
 
     /// Inserts a statement's own location before the locations of its parts.
@@ -1021,13 +1035,11 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let last = self.expect_sym('}')?;
         if count == 0 {
             return Err(self.err_at(first, "a oneof must contain at least one field"));
         }
         let start = self.toks[first].start;
-        self.trail = Some(open_brace);
-        self.insert_loc_c(loc_index, &opath, first, start, last);
+        self.close_body(open_brace, loc_index, &opath, first, start)?;
         msg.oneof_decl.push(oneof);
         Ok(())
     }
@@ -1246,13 +1258,11 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let last = self.expect_sym('}')?;
         if count == 0 {
             return Err(self.err_at(first, "an extend block must contain at least one field"));
         }
         let start = self.toks[first].start;
-        self.trail = Some(open_brace);
-        self.insert_loc_c(loc_index, list_path, first, start, last);
+        self.close_body(open_brace, loc_index, list_path, first, start)?;
         Ok(())
     }
 
@@ -1388,10 +1398,8 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let last = self.expect_sym('}')?;
         let start = self.toks[kw].start;
-        self.trail = Some(open_brace);
-        self.insert_loc_c(loc_index, path, first, start, last);
+        self.close_body(open_brace, loc_index, path, first, start)?;
         self.depth -= 1;
         Ok(e)
     }
@@ -1436,10 +1444,8 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let last = self.expect_sym('}')?;
         let start = self.toks[first].start;
-        self.trail = Some(open_brace);
-        self.insert_loc_c(loc_index, path, first, start, last);
+        self.close_body(open_brace, loc_index, path, first, start)?;
         Ok(s)
     }
 
