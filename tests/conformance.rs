@@ -1,7 +1,8 @@
 //! Runs buf's own breaking-change cases (`../shared/conformance/buf-breaking`, with buf
 //! 1.75's output) through the real `protoreg` binary with the shared scorer, and fails when
 //! any case outside `tests/conformance-known-gaps.txt` fails. Fails loudly when the shared
-//! suite is missing: it is never skipped.
+//! suite is missing: it is never skipped. Also runs protoreg's own cases
+//! (`tests/conformance-protoreg`, where buf 1.75 is wrong), which must all pass strictly.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -61,4 +62,29 @@ fn buf_breaking_cases_pass() {
         "expected at least 54 cases, scorer saw {total}"
     );
     assert!(passed * 100 >= total * 98, "below the 98% bar: {last}");
+}
+
+#[test]
+fn protoreg_own_cases_pass_strictly() {
+    let dir = shared();
+    assert!(
+        dir.join("score.py").is_file(),
+        "the conformance scorer is missing: expected {} (../shared beside the project)",
+        dir.join("score.py").display()
+    );
+    let suite = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance-protoreg");
+    let out = Command::new("python3")
+        .arg(dir.join("score.py"))
+        .arg("--bin")
+        .arg(env!("CARGO_BIN_EXE_protoreg"))
+        .arg(&suite)
+        .output()
+        .expect("python3 runs the scorer");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "protoreg's own cases fail:\n{stdout}");
+    assert!(
+        stdout.contains("strict (with columns): 5/5"),
+        "every case must match strictly:\n{stdout}"
+    );
 }
