@@ -212,6 +212,14 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
             {
                 found = vec![d];
             }
+            for d in found.iter_mut().filter(|d| d.line == 0) {
+                locate_quoted_import(d);
+            }
+            // An error without a place beside located ones is a consequence of them (the
+            // synthetic oneof of a duplicated proto3 `optional` field): the located ones say it.
+            if found.iter().any(|d| d.line > 0) {
+                found.retain(|d| d.line > 0);
+            }
             diags.extend(found);
         }
     }
@@ -251,8 +259,9 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     Ok(Image { files, pool })
 }
 
-/// Links one of our parsed files again, against the files that already linked, to get the
-/// linker's error with its line and column (from the file's source info).
+/// Links a file that failed again, against the files that already linked, to get the
+/// linker's error with its line and column (from the file's source info; protox attaches
+/// none to our descriptors, nor to elements without a location of their own).
 fn locate_link_error(
     compiler: &protox::Compiler,
     e: &protox::Error,
@@ -261,13 +270,30 @@ fn locate_link_error(
     display_of: &dyn Fn(&str) -> String,
 ) -> Option<Diagnostic> {
     let name = e.file()?;
-    let Some(Parsed::Descriptor(bytes)) = inputs.get(name) else {
-        return None;
+    let bytes = match inputs.get(name)? {
+        Parsed::Descriptor(bytes) => bytes.clone(),
+        Parsed::Text(text) => protox_parse::parse(name, text).ok()?.encode_to_vec().into(),
     };
     let mut pool = compiler.descriptor_pool();
     let err = pool.decode_file_descriptor_proto(bytes.clone()).err()?;
     let source = originals.get(name).cloned();
-    let (line, column) = (err.line()? + 1, err.column()? + 1);
+    let (line, column) = match (err.line(), err.column()) {
+        (Some(l), Some(c)) => (l + 1, c + 1),
+        // No location for the element itself (a synthesized map entry): the nearest
+        // enclosing element that has one.
+        _ => {
+            let proto = FileDescriptorProto::decode(bytes.as_ref()).ok()?;
+            let locations = proto.source_code_info?.location;
+            let path = err.path()?;
+            let span = (1..path.len()).rev().find_map(|n| {
+                locations
+                    .iter()
+                    .find(|l| l.path == path[..n])
+                    .map(|l| l.span.clone())
+            })?;
+            (*span.first()? as usize + 1, *span.get(1)? as usize + 1)
+        }
+    };
     let offset = source.as_deref().map(|s| offset_of(s, line, column));
     let message = err.to_string();
     Some(Diagnostic {
@@ -278,6 +304,28 @@ fn locate_link_error(
         span: offset.map(|o| (o, 1)),
         source,
     })
+}
+
+/// A message naming an import (`import 'a/b.proto' not found`) without a place: the place is
+/// that import statement's path string in the file's text.
+fn locate_quoted_import(d: &mut Diagnostic) {
+    let Some(src) = d.source.clone() else {
+        return;
+    };
+    let mut parts = d.message.split('\'');
+    let Some(name) = parts.nth(1).filter(|n| !n.is_empty()) else {
+        return;
+    };
+    let at = [format!("\"{name}\""), format!("'{name}'")]
+        .iter()
+        .filter_map(|quoted| src.find(quoted.as_str()))
+        .min();
+    if let Some(offset) = at {
+        let (line, column) = line_col(&src, offset);
+        d.line = line;
+        d.column = column;
+        d.span = Some((offset, name.len() + 2));
+    }
 }
 
 /// Byte offset of a 1-based line and column (characters).
@@ -340,10 +388,14 @@ fn to_diagnostics(
     };
     let mut out = Vec::new();
     let mut push = |d: &dyn miette::Diagnostic| {
-        let span = d
+        let mut span = d
             .labels()
             .and_then(|mut l| l.next())
             .map(|l| (l.offset(), l.len()));
+        // protox gives "reached end of file" no span: it is at the end of the file.
+        if span.is_none() && d.to_string().contains("end of file") {
+            span = source.as_deref().map(|s| (s.len(), 0));
+        }
         // protox words a bad import path as a group name; say what it is.
         let mut message = d.to_string();
         if let Some(help) = d.help() {
