@@ -12,14 +12,40 @@ else differs.
 import difflib
 import sys
 
-from google.protobuf import descriptor_pb2, text_format
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
 
-def load(path):
+def raw_files(path):
     s = descriptor_pb2.FileDescriptorSet()
     with open(path, "rb") as f:
         s.ParseFromString(f.read())
-    return {f.name: f for f in s.file}
+    return s.file
+
+
+def canonical_class(files):
+    """FileDescriptorProto as a pool built from the set itself knows it: option extensions
+    (google.api.http, field_behavior, ...) are then known fields, so canonical encoding sorts
+    them and applies their declared packedness, whatever order each tool wrote them in."""
+    pool = descriptor_pool.DescriptorPool()
+    for f in files:
+        try:
+            pool.Add(f)
+        except Exception:  # a file the pool cannot take: compare it without extensions
+            pass
+    try:
+        return message_factory.GetMessageClass(
+            pool.FindMessageTypeByName("google.protobuf.FileDescriptorProto"))
+    except KeyError:
+        return descriptor_pb2.FileDescriptorProto
+
+
+def load(path, cls):
+    out = {}
+    for f in raw_files(path):
+        c = cls()
+        c.ParseFromString(f.SerializeToString())
+        out[f.name] = c
+    return out
 
 
 def key(loc):
@@ -35,11 +61,12 @@ def key(loc):
 def inside_aggregate(loc, ours_paths):
     """A location strictly below an option location of ours: a field in a message literal."""
     path = tuple(loc.path)
-    return any(len(p) >= 2 and len(path) > len(p) and path[: len(p)] == p for p in ours_paths)
+    return any(path[:n] in ours_paths for n in range(2, len(path)))
 
 
 def main():
-    ours, theirs = load(sys.argv[1]), load(sys.argv[2])
+    cls = canonical_class(raw_files(sys.argv[2]))
+    ours, theirs = load(sys.argv[1], cls), load(sys.argv[2], cls)
     names = sys.argv[3:] or sorted(theirs)
     bad = 0
     for name in names:
@@ -49,7 +76,7 @@ def main():
             bad += 1
             continue
         la, lb = a.source_code_info.location, b.source_code_info.location
-        a2, b2 = descriptor_pb2.FileDescriptorProto(), descriptor_pb2.FileDescriptorProto()
+        a2, b2 = cls(), cls()
         a2.CopyFrom(a)
         b2.CopyFrom(b)
         a2.ClearField("source_code_info")
@@ -58,10 +85,13 @@ def main():
             bad += 1
             ta, tb = text_format.MessageToString(a2), text_format.MessageToString(b2)
             print(f"{name}: descriptors differ")
-            print("".join(difflib.unified_diff(ta.splitlines(True), tb.splitlines(True), "protoreg", "buf")))
+            if bad <= 5:  # a few full diffs; the rest are only named
+                diff = difflib.unified_diff(ta.splitlines(True), tb.splitlines(True), "protoreg", "buf", n=2)
+                print("".join(list(diff)[:60]))
         option_paths = {tuple(l.path) for l in la if len(l.path) >= 2}
         ka = sorted(map(key, la))
-        kb = sorted(key(l) for l in lb if not inside_aggregate(l, option_paths) or key(l) in set(ka))
+        ka_set = set(ka)
+        kb = sorted(key(l) for l in lb if key(l) in ka_set or not inside_aggregate(l, option_paths))
         if ka != kb:
             bad += 1
             print(f"{name}: source info differs")

@@ -31,8 +31,6 @@ pub(crate) struct Token {
     /// Byte offsets of the token in the source.
     pub offset: usize,
     pub len: usize,
-    /// The token's text as written (used for aggregate option values).
-    pub text: String,
     pub leading: Option<String>,
     pub trailing: Option<String>,
     pub detached: Vec<String>,
@@ -208,7 +206,6 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
         let end = lx.pos();
         let is_eof = tok == Tok::Eof;
         let token = Token {
-            text: src[offset..lx.i].to_string(),
             tok,
             start,
             end,

@@ -120,6 +120,11 @@ enum FieldCtx {
 impl<'a> Parser<'a> {
     // ---- tokens ----
 
+    /// The text of token `i` as written.
+    fn text(&self, i: usize) -> &'a str {
+        let t = &self.toks[i.min(self.toks.len() - 1)];
+        &self.src[t.offset..t.offset + t.len]
+    }
     fn tok(&self) -> &Token {
         &self.toks[self.i.min(self.toks.len() - 1)]
     }
@@ -155,7 +160,7 @@ impl<'a> Parser<'a> {
             Tok::Eof => "end of file".into(),
             Tok::Ident(s) => format!("\"{s}\""),
             Tok::Sym(c) => format!("'{c}'"),
-            _ => self.tok().text.to_string(),
+            _ => self.text(self.i).to_string(),
         }
     }
     fn expect_sym(&mut self, c: char) -> R<usize> {
@@ -305,13 +310,12 @@ impl<'a> Parser<'a> {
                     ));
                 }
             };
-            if !matches!(self.syntax, Syntax::Proto2) || !is_edition {
-                file.syntax = Some(match self.syntax {
-                    Syntax::Proto2 => "proto2".into(),
-                    Syntax::Proto3 => "proto3".into(),
-                    Syntax::Editions(_) => "editions".into(),
-                });
-            }
+            // proto2 is the default: protoc and buf leave `syntax` unset for it.
+            file.syntax = match self.syntax {
+                Syntax::Proto2 => None,
+                Syntax::Proto3 => Some("proto3".into()),
+                Syntax::Editions(_) => Some("editions".into()),
+            };
             let start = self.toks[first].start;
             self.loc_c(&[tag::FILE_SYNTAX], first, start, last);
         }
@@ -367,11 +371,12 @@ impl<'a> Parser<'a> {
                         file.service.push(s);
                     }
                     "extend" => {
-                        let mut nested = Vec::new();
-                        self.extend(&[tag::FILE_EXTENSION], &mut file.extension, &mut nested)?;
-                        if !nested.is_empty() {
-                            return Err(self.err_at(first, "groups are not allowed here"));
-                        }
+                        self.extend(
+                            &[tag::FILE_EXTENSION],
+                            &mut file.extension,
+                            &mut file.message_type,
+                            &[tag::FILE_MESSAGE],
+                        )?;
                     }
                     "syntax" | "edition" => {
                         return Err(self.err_here(format!(
@@ -419,6 +424,9 @@ impl<'a> Parser<'a> {
         }
         let (path, pt) = self.string("an import path")?;
         let path = self.utf8(path, pt, "the import path")?;
+        if let Some(why) = bad_import_path(&path) {
+            return Err(self.err_at(pt, why));
+        }
         let last = self.expect_sym(';')?;
         let start = self.toks[first].start;
         if file.dependency.contains(&path) || self.option_dependency.contains(&path) {
@@ -466,7 +474,10 @@ impl<'a> Parser<'a> {
             _ => return Ok(None),
         };
         if !matches!(self.syntax, Syntax::Editions(e) if e >= Edition::E2024) {
-            return Err(self.err_here(format!("`{}` needs edition 2024 or later", self.tok().text)));
+            return Err(self.err_here(format!(
+                "`{}` needs edition 2024 or later",
+                self.text(self.i)
+            )));
         }
         self.bump();
         Ok(Some(v))
@@ -502,6 +513,9 @@ impl<'a> Parser<'a> {
         let open_brace = self.expect_sym('{')?;
         self.message_body(path, &mut msg)?;
         self.close_body(open_brace, loc_index, path, first, start)?;
+        if self.syntax == Syntax::Proto3 {
+            synthetic_oneofs(&mut msg);
+        }
         self.depth -= 1;
         Ok(msg)
     }
@@ -553,6 +567,7 @@ impl<'a> Parser<'a> {
                             &with(path, &[tag::MSG_EXTENSION]),
                             &mut msg.extension,
                             &mut msg.nested_type,
+                            &with(path, &[tag::MSG_NESTED]),
                         )?;
                     }
                     "option" => {
@@ -573,11 +588,25 @@ impl<'a> Parser<'a> {
                             &with(path, &[tag::MSG_FIELD, idx]),
                             FieldCtx::Message,
                             &mut nested,
+                            &with(path, &[tag::MSG_NESTED]),
                         )?;
                         msg.nested_type = nested;
                         msg.field.push(f);
                     }
                 },
+                Tok::Sym('.') => {
+                    // A field whose type is fully qualified (`.a.b.C c = 1;`).
+                    let idx = msg.field.len() as i32;
+                    let mut nested = std::mem::take(&mut msg.nested_type);
+                    let f = self.field(
+                        &with(path, &[tag::MSG_FIELD, idx]),
+                        FieldCtx::Message,
+                        &mut nested,
+                        &with(path, &[tag::MSG_NESTED]),
+                    )?;
+                    msg.nested_type = nested;
+                    msg.field.push(f);
+                }
                 _ => {
                     return Err(self.err_here(format!(
                         "expected a message element (field, message, enum, oneof, option, reserved, extensions, extend), found {}",
@@ -595,6 +624,7 @@ impl<'a> Parser<'a> {
         path: &[i32],
         ctx: FieldCtx,
         nested: &mut Vec<DescriptorProto>,
+        nested_path: &[i32],
     ) -> R<FieldDescriptorProto> {
         let first = self.i;
         let start = self.tok().start;
@@ -625,7 +655,7 @@ impl<'a> Parser<'a> {
                         lt,
                         format!(
                             "label \"{}\" is not allowed in editions; use option features.field_presence instead",
-                            self.toks[lt].text
+                            self.text(lt)
                         ),
                     ));
             }
@@ -640,10 +670,13 @@ impl<'a> Parser<'a> {
         }
         // Type.
         if self.is_ident("group") {
-            return Err(self.err_here(match self.syntax {
-                Syntax::Editions(_) => "group syntax is not allowed in editions; use a message field with features.message_encoding = DELIMITED",
-                _ => "group fields are not supported here",
-            }));
+            if self.syntax != Syntax::Proto2 {
+                return Err(self.err_here(match self.syntax {
+                    Syntax::Editions(_) => "group syntax is not allowed in editions; use a message field with features.message_encoding = DELIMITED",
+                    _ => "groups are not allowed in proto3; use a message field",
+                }));
+            }
+            return self.group(path, first, start, label.map(|l| l.0), nested, nested_path);
         }
         let is_map = self.is_ident("map") && self.peek_tok(1).tok == Tok::Sym('<');
         if is_map {
@@ -740,6 +773,68 @@ impl<'a> Parser<'a> {
             field.json_name = Some(json_name(field.name()));
         }
         self.insert_loc_c(loc_index, path, first, start, last);
+        Ok(field)
+    }
+
+    /// A proto2 group: a field of type `TYPE_GROUP` named after the group in lower case, and
+    /// a message of the group's name beside it (in `nested`, at `nested_path`). Both span the
+    /// whole statement; the message carries the comments, as buf records them.
+    fn group(
+        &mut self,
+        path: &[i32],
+        first: usize,
+        start: Pos,
+        label: Option<Label>,
+        nested: &mut Vec<DescriptorProto>,
+        nested_path: &[i32],
+    ) -> R<FieldDescriptorProto> {
+        let gt = self.bump();
+        self.loc_tok(&with(path, &[tag::FIELD_TYPE_NAME]), gt);
+        let (gname, nt) = self.ident("a group name")?;
+        if !gname.starts_with(|c: char| c.is_ascii_uppercase()) {
+            return Err(self.err_at(nt, "group names must start with a capital letter"));
+        }
+        let mpath = with(nested_path, &[nested.len() as i32]);
+        self.loc_tok(&with(path, &[tag::FIELD_NAME]), nt);
+        self.loc_tok(&with(&mpath, &[tag::MSG_NAME]), nt);
+        let mut field = FieldDescriptorProto {
+            name: Some(gname.to_ascii_lowercase()),
+            label: Some(label.unwrap_or(Label::Optional) as i32),
+            r#type: Some(Type::Group as i32),
+            type_name: Some(gname.clone()),
+            ..Default::default()
+        };
+        self.expect_sym('=')?;
+        let (number, numt) = self.int("a field number")?;
+        if !(1..=MAX_FIELD_NUMBER as i64).contains(&number) {
+            return Err(self.err_at(
+                numt,
+                format!("field number {number} is out of range (1 to {MAX_FIELD_NUMBER})"),
+            ));
+        }
+        field.number = Some(number as i32);
+        self.loc_toks(&with(path, &[tag::FIELD_NUMBER]), numt, self.i - 1);
+        if self.is_sym('[') {
+            let mut opts = FieldOptions::default();
+            self.compact_options(path, &mut field, &mut opts)?;
+            if !opts.uninterpreted_option.is_empty() {
+                field.options = Some(opts);
+            }
+        }
+        let open = self.expect_sym('{')?;
+        let mut msg = DescriptorProto {
+            name: Some(gname),
+            ..Default::default()
+        };
+        self.enter()?;
+        self.message_body(&mpath, &mut msg)?;
+        self.depth -= 1;
+        let close = self.expect_sym('}')?;
+        self.loc(path, start, self.toks[close].end);
+        self.trail = Some(open);
+        self.loc_c(&mpath, first, start, close);
+        nested.push(msg);
+        field.json_name = Some(json_name(field.name()));
         Ok(field)
     }
 
@@ -980,7 +1075,7 @@ impl<'a> Parser<'a> {
                         }
                         _ => {}
                     }
-                    parts.push(self.tok().text.clone());
+                    parts.push(self.text(self.i).to_string());
                     self.bump();
                 }
                 Ok(Value::Aggregate(parts.join(" ")))
@@ -1027,6 +1122,7 @@ impl<'a> Parser<'a> {
                         &with(path, &[tag::MSG_FIELD, fidx]),
                         FieldCtx::Oneof,
                         &mut nested,
+                        &with(path, &[tag::MSG_NESTED]),
                     )?;
                     msg.nested_type = nested;
                     f.oneof_index = Some(idx);
@@ -1234,6 +1330,7 @@ impl<'a> Parser<'a> {
         list_path: &[i32],
         out: &mut Vec<FieldDescriptorProto>,
         nested: &mut Vec<DescriptorProto>,
+        nested_path: &[i32],
     ) -> R<()> {
         let first = self.bump();
         let (extendee, et, el) = self.type_name("a message name to extend")?;
@@ -1251,7 +1348,7 @@ impl<'a> Parser<'a> {
                     let idx = out.len() as i32;
                     let fpath = with(list_path, &[idx]);
                     self.loc_toks(&with(&fpath, &[tag::FIELD_EXTENDEE]), et, el);
-                    let mut f = self.field(&fpath, FieldCtx::Extend, nested)?;
+                    let mut f = self.field(&fpath, FieldCtx::Extend, nested, nested_path)?;
                     f.extendee = Some(extendee.clone());
                     out.push(f);
                     count += 1;
@@ -1522,6 +1619,31 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// proto3 `optional` fields each get a oneof of their own, after the real ones, named
+/// `_field` (prefixed with `X` until the name is free), as protoc declares them.
+fn synthetic_oneofs(msg: &mut DescriptorProto) {
+    for i in 0..msg.field.len() {
+        if !msg.field[i].proto3_optional() {
+            continue;
+        }
+        let taken = |n: &str, m: &DescriptorProto| {
+            m.field.iter().any(|f| f.name() == n)
+                || m.oneof_decl.iter().any(|o| o.name() == n)
+                || m.nested_type.iter().any(|t| t.name() == n)
+                || m.enum_type.iter().any(|e| e.name() == n)
+        };
+        let mut name = format!("_{}", msg.field[i].name());
+        while taken(&name, msg) {
+            name.insert(0, 'X');
+        }
+        msg.field[i].oneof_index = Some(msg.oneof_decl.len() as i32);
+        msg.oneof_decl.push(OneofDescriptorProto {
+            name: Some(name),
+            ..Default::default()
+        });
+    }
+}
+
 struct Range {
     start: i64,
     end: i64,
@@ -1552,6 +1674,23 @@ fn uninterpreted(o: OptionStmt) -> UninterpretedOption {
         Value::Aggregate(s) => u.aggregate_value = Some(s),
     }
     u
+}
+
+/// Why an import path is refused (as buf words it), if it is.
+fn bad_import_path(path: &str) -> Option<&'static str> {
+    if path.contains('\\') {
+        return Some("import path cannot use `\\` as a path separator");
+    }
+    if path.starts_with('/') {
+        return Some("import path must be relative");
+    }
+    if path.split('/').any(|c| c == "..") {
+        return Some("import path must not refer to parent directory");
+    }
+    if path.is_empty() || path.split('/').any(|c| c.is_empty() || c == ".") {
+        return Some("import path must not contain `.`, `..`, or repeated separators");
+    }
+    None
 }
 
 fn scalar(word: &str) -> Option<Type> {

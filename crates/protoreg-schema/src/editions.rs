@@ -1,43 +1,12 @@
-//! Editions files next to protox: which files go through our parser
-//! ([`protoreg_parse`], which parses editions 2023 and 2024 for real), how their descriptors
-//! are marked once linked (`syntax = "editions"`; the edition number is kept on the
-//! `ImageFile`, since prost-types has no `edition` field), and the feature-extension files
+//! Editions files around the linker: how their descriptors are marked once linked
+//! (`syntax = "editions"`; the edition number is kept on the `ImageFile`, since prost-types
+//! has no `edition` field), and the feature-extension files
 //! (`google/protobuf/{cpp,java}_features.proto`) that protox does not bundle.
 
 use prost_types::FileDescriptorProto;
 
 /// `EDITION_2023` of `google.protobuf.Edition`.
 pub const EDITION_2023: i32 = 1000;
-
-/// Whether the file's first statement is `edition = …` (after comments and whitespace):
-/// such files go through our parser, the rest through protox's.
-pub(crate) fn is_editions(text: &str) -> bool {
-    let b = text.as_bytes();
-    let i = skip_trivia(b, 0);
-    text[i..].starts_with("edition")
-        && !matches!(b.get(i + 7), Some(c) if c.is_ascii_alphanumeric() || *c == b'_')
-}
-
-fn skip_trivia(b: &[u8], mut i: usize) -> usize {
-    loop {
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if b[i..].starts_with(b"//") {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-        } else if b[i..].starts_with(b"/*") {
-            i += 2;
-            while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                i += 1;
-            }
-            i = (i + 2).min(b.len());
-        } else {
-            return i;
-        }
-    }
-}
 
 /// Marks a linked descriptor (presented to prost-reflect as proto2) as the editions file it is.
 /// (prost-types has no `edition` field: the edition is kept on the `ImageFile` and added
@@ -97,17 +66,3 @@ message JavaFeatures {
   optional bool nest_in_file_class = 5;
 }
 "#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn detects_editions_files() {
-        assert!(is_editions("// c\n/* d */ edition = \"2023\";\n"));
-        assert!(is_editions("edition=\"2024\";"));
-        assert!(!is_editions("syntax = \"proto3\";\n"));
-        assert!(!is_editions("editionfoo = 1;"));
-        assert!(!is_editions(""));
-    }
-}

@@ -64,31 +64,45 @@ impl OutputFormat {
     }
 }
 
-/// A source file as the compiler gets it: text for protox's parser (proto2/proto3), or the
-/// unlinked descriptor our parser made of an editions file.
-#[derive(Clone)]
-enum Parsed {
-    Text(Arc<str>),
-    Descriptor(prost::bytes::Bytes),
-}
-
-/// Serves the source set's files and the bundled feature files.
+/// Serves each file as our parser's unlinked descriptor (handed over on first open; protox
+/// opens a file again only when it failed to link, and then it is parsed again from its
+/// text), and the bundled feature files.
 struct MemResolver {
-    files: BTreeMap<String, Parsed>,
+    files: std::sync::Mutex<BTreeMap<String, FileDescriptorProto>>,
+    texts: BTreeMap<String, Arc<str>>,
 }
 
 impl FileResolver for MemResolver {
     fn open_file(&self, name: &str) -> Result<File, protox::Error> {
-        match self.files.get(name) {
-            Some(Parsed::Text(text)) => File::from_source(name, text),
-            Some(Parsed::Descriptor(bytes)) => File::decode_file_descriptor_proto(bytes.clone())
-                .map_err(|e| protox::Error::new(std::io::Error::other(e.to_string()))),
-            None => match editions::bundled(name) {
-                Some(text) => File::from_source(name, text),
-                None => Err(protox::Error::file_not_found(name)),
-            },
+        let taken = self.files.lock().ok().and_then(|mut f| f.remove(name));
+        if let Some(proto) = taken {
+            // Only uninterpreted options, so nothing is lost without the encoded form.
+            return Ok(File::from_file_descriptor_proto(proto));
+        }
+        if let Some(text) = self.texts.get(name) {
+            return match protoreg_parse::parse(name, text) {
+                Ok(parsed) => Ok(File::from_file_descriptor_proto(presented(parsed))),
+                Err(_) => Err(protox::Error::file_not_found(name)),
+            };
+        }
+        match editions::bundled(name) {
+            Some(text) => File::from_source(name, text),
+            None => Err(protox::Error::file_not_found(name)),
         }
     }
+}
+
+/// A parsed file as the linker (prost-reflect) takes it: editions files as proto2 (features
+/// are read from the options) with their `import option` files as plain dependencies, so
+/// that the options they define resolve.
+fn presented(parsed: protoreg_parse::ParsedFile) -> FileDescriptorProto {
+    let editions = parsed.edition().is_some();
+    let mut proto = parsed.proto;
+    if editions {
+        proto.syntax = Some("proto2".into());
+    }
+    proto.dependency.extend(parsed.option_dependency);
+    proto
 }
 
 /// Include-path lookups, refusing names that would leave the include directory.
@@ -105,7 +119,7 @@ impl FileResolver for SafeInclude {
 
 pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     let mut diags: BTreeSet<Diagnostic> = BTreeSet::new();
-    let mut inputs: BTreeMap<String, Parsed> = BTreeMap::new();
+    let mut inputs: BTreeMap<String, FileDescriptorProto> = BTreeMap::new();
     let mut editions_files: BTreeMap<String, (i32, Extras)> = BTreeMap::new();
     let mut originals: BTreeMap<String, Arc<str>> = BTreeMap::new();
     if set.files.is_empty() {
@@ -125,35 +139,20 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
                 // A UTF-8 byte-order mark (Windows editors) is not part of the text.
                 let text = text.strip_prefix('\u{feff}').unwrap_or(text);
                 originals.insert(name.clone(), Arc::from(text));
-                if !editions::is_editions(text) {
-                    inputs.insert(name.clone(), Parsed::Text(Arc::from(text)));
-                    continue;
-                }
                 match protoreg_parse::parse(name, text) {
                     Ok(parsed) => {
-                        let edition = parsed
-                            .edition()
-                            .map_or(editions::EDITION_2023, |e| e.number());
-                        let extras = Extras {
-                            option_dependency: parsed.option_dependency.clone(),
-                            visibility: parsed
-                                .visibility
-                                .iter()
-                                .map(|(p, v)| (p.clone(), v.number()))
-                                .collect(),
-                        };
-                        let mut proto = parsed.proto;
-                        // prost-reflect links editions files as proto2 (features are read
-                        // from the options); `import option` files must be present to link.
-                        proto.syntax = Some("proto2".into());
-                        proto
-                            .dependency
-                            .extend(extras.option_dependency.iter().cloned());
-                        inputs.insert(
-                            name.clone(),
-                            Parsed::Descriptor(proto.encode_to_vec().into()),
-                        );
-                        editions_files.insert(name.clone(), (edition, extras));
+                        if let Some(edition) = parsed.edition() {
+                            let extras = Extras {
+                                option_dependency: parsed.option_dependency.clone(),
+                                visibility: parsed
+                                    .visibility
+                                    .iter()
+                                    .map(|(p, v)| (p.clone(), v.number()))
+                                    .collect(),
+                            };
+                            editions_files.insert(name.clone(), (edition.number(), extras));
+                        }
+                        inputs.insert(name.clone(), presented(parsed));
                     }
                     Err(e) => {
                         diags.insert(Diagnostic::at_offset(
@@ -185,9 +184,17 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
             }
         }
     }
+    let names: BTreeSet<String> = inputs.keys().cloned().collect();
     let mut chain = ChainFileResolver::new();
     chain.add(MemResolver {
-        files: inputs.clone(),
+        files: std::sync::Mutex::new(inputs),
+        // Only files that parsed: one that did not is reported already, and importing it
+        // is an unresolved import, located at the import.
+        texts: originals
+            .iter()
+            .filter(|(n, _)| names.contains(*n))
+            .map(|(n, t)| (n.clone(), Arc::clone(t)))
+            .collect(),
     });
     for inc in &set.includes {
         chain.add(SafeInclude(IncludeFileResolver::new(inc.clone())));
@@ -202,18 +209,18 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
             .map(|f| f.display.clone())
             .unwrap_or_else(|| name.to_string())
     };
-    for name in inputs.keys() {
+    for name in &names {
         if let Err(e) = compiler.open_file(name) {
             let mut found = to_diagnostics(&e, &originals, &display_of);
             // protox has no source text for the descriptors our parser made: locate a link
             // error in them by linking the file again against what did link.
-            if found.iter().all(|d| d.line == 0)
-                && let Some(d) = locate_link_error(&compiler, &e, &inputs, &originals, &display_of)
-            {
-                found = vec![d];
-            }
             for d in found.iter_mut().filter(|d| d.line == 0) {
                 locate_quoted_import(d);
+            }
+            if found.iter().all(|d| d.line == 0)
+                && let Some(d) = locate_link_error(&compiler, &e, &names, &originals, &display_of)
+            {
+                found = vec![d];
             }
             // An error without a place beside located ones is a consequence of them (the
             // synthetic oneof of a duplicated proto3 `optional` field): the located ones say it.
@@ -240,17 +247,12 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
                 proto.dependency.truncate(keep);
                 (Some(*ed), extras.clone())
             }
-            None => {
-                if let Some(text) = originals.get(&name) {
-                    widen_pseudo_option_spans(&mut proto, text);
-                }
-                (None, Extras::default())
-            }
+            None => (None, Extras::default()),
         };
         files.push(ImageFile {
             edition,
             extras,
-            is_import: !inputs.contains_key(&name),
+            is_import: !names.contains(&name),
             display: display_of(&name),
             proto,
         });
@@ -265,15 +267,17 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
 fn locate_link_error(
     compiler: &protox::Compiler,
     e: &protox::Error,
-    inputs: &BTreeMap<String, Parsed>,
+    names: &BTreeSet<String>,
     originals: &BTreeMap<String, Arc<str>>,
     display_of: &dyn Fn(&str) -> String,
 ) -> Option<Diagnostic> {
     let name = e.file()?;
-    let bytes = match inputs.get(name)? {
-        Parsed::Descriptor(bytes) => bytes.clone(),
-        Parsed::Text(text) => protox_parse::parse(name, text).ok()?.encode_to_vec().into(),
-    };
+    // Parse the text again (the compiler took the descriptor), as it was presented.
+    if !names.contains(name) {
+        return None;
+    }
+    let proto = presented(protoreg_parse::parse(name, originals.get(name)?).ok()?);
+    let bytes: prost::bytes::Bytes = proto.encode_to_vec().into();
     let mut pool = compiler.descriptor_pool();
     let err = pool.decode_file_descriptor_proto(bytes.clone()).err()?;
     let source = originals.get(name).cloned();
@@ -320,7 +324,11 @@ fn locate_quoted_import(d: &mut Diagnostic) {
         .iter()
         .filter_map(|quoted| src.find(quoted.as_str()))
         .min();
-    if let Some(offset) = at {
+    if let Some(mut offset) = at {
+        // buf points at the import statement, not its path.
+        if let Some(kw) = src[..offset].rfind("import") {
+            offset = kw;
+        }
         let (line, column) = line_col(&src, offset);
         d.line = line;
         d.column = column;
@@ -342,36 +350,6 @@ fn offset_of(src: &str, line: usize, column: usize) -> usize {
         off += l.len();
     }
     src.len()
-}
-
-/// protox spans the pseudo-options `default` and `json_name` from their value; protoc (and so
-/// buf's locations) from the option name. Widen them to start at the name.
-fn widen_pseudo_option_spans(proto: &mut FileDescriptorProto, text: &str) {
-    let Some(info) = proto.source_code_info.as_mut() else {
-        return;
-    };
-    let lines: Vec<&str> = text.lines().collect();
-    for loc in &mut info.location {
-        let p = &loc.path;
-        let n = p.len();
-        let is_field = n >= 3 && (matches!(p[n - 3], 2 | 6) || (n == 3 && p[0] == 7));
-        let keyword = match p.last() {
-            Some(7) if is_field => "default",
-            Some(10) if is_field => "json_name",
-            _ => continue,
-        };
-        let (Some(&line), Some(&col)) = (loc.span.first(), loc.span.get(1)) else {
-            continue;
-        };
-        let Some(src) = lines.get(line as usize) else {
-            continue;
-        };
-        let chars: Vec<char> = src.chars().collect();
-        let before: String = chars[..(col as usize).min(chars.len())].iter().collect();
-        if let Some(pos) = before.rfind(keyword) {
-            loc.span[1] = before[..pos].chars().count() as i32;
-        }
-    }
 }
 
 fn to_diagnostics(
