@@ -65,6 +65,21 @@ pub struct ParsedFile {
     pub visibility: Vec<(Vec<i32>, Visibility)>,
     /// `import option "…";` paths (`FileDescriptorProto.option_dependency`).
     pub option_dependency: Vec<String>,
+    /// Option statements whose value is a message literal (see [`AggregateOption`]).
+    pub aggregate_options: Vec<AggregateOption>,
+}
+
+/// `option name = { … };`: buf's source info spans such an option over `name = { … }`,
+/// except when the option is an element of a repeated field (then over the statement).
+/// Which one applies is known only once the option is resolved, so both spans are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregateOption {
+    /// `google.protobuf.FileOptions`, `…MessageOptions`, …
+    pub options_message: &'static str,
+    /// Path of the options field (`[8]`, `[4, 0, 7]`, …).
+    pub options_path: Vec<i32>,
+    pub name_value_span: Vec<i32>,
+    pub statement_span: Vec<i32>,
 }
 
 impl ParsedFile {

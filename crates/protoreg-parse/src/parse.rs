@@ -17,7 +17,7 @@ use prost_types::{
 
 use crate::lex::{Pos, Tok, Token, tokenize};
 use crate::tag;
-use crate::{Edition, ParseError, ParsedFile, Syntax, Visibility};
+use crate::{AggregateOption, Edition, ParseError, ParsedFile, Syntax, Visibility};
 
 /// Largest field number (2^29 - 1).
 const MAX_FIELD_NUMBER: i32 = 536_870_911;
@@ -36,6 +36,7 @@ pub(crate) fn parse_file(name: &str, src: &str) -> Result<ParsedFile, ParseError
         visibility: Vec::new(),
         option_dependency: Vec::new(),
         depth: 0,
+        aggregate_options: Vec::new(),
         trail: None,
     };
     let mut file = FileDescriptorProto {
@@ -61,6 +62,7 @@ pub(crate) fn parse_file(name: &str, src: &str) -> Result<ParsedFile, ParseError
         syntax: p.syntax,
         visibility: p.visibility,
         option_dependency: p.option_dependency,
+        aggregate_options: p.aggregate_options,
     })
 }
 
@@ -81,6 +83,7 @@ struct Parser<'a> {
     visibility: Vec<(Vec<i32>, Visibility)>,
     option_dependency: Vec<String>,
     depth: usize,
+    aggregate_options: Vec<AggregateOption>,
     /// For the next [`Parser::loc_c`]: the token whose trailing comment a body-declaring
     /// element takes (its `{`), as buf attributes them.
     trail: Option<usize>,
@@ -350,7 +353,11 @@ impl<'a> Parser<'a> {
                     "option" => {
                         let opts = file.options.get_or_insert_with(FileOptions::default);
                         let mut uo = std::mem::take(&mut opts.uninterpreted_option);
-                        self.option_statement(&[tag::FILE_OPTIONS], &mut uo)?;
+                        self.option_statement(
+                            &[tag::FILE_OPTIONS],
+                            "google.protobuf.FileOptions",
+                            &mut uo,
+                        )?;
                         file.options
                             .get_or_insert_with(FileOptions::default)
                             .uninterpreted_option = uo;
@@ -574,6 +581,7 @@ impl<'a> Parser<'a> {
                         let mut uo = msg.options.take().unwrap_or_default();
                         self.option_statement(
                             &with(path, &[tag::MSG_OPTIONS]),
+                            "google.protobuf.MessageOptions",
                             &mut uo.uninterpreted_option,
                         )?;
                         msg.options = Some(uo);
@@ -954,19 +962,36 @@ impl<'a> Parser<'a> {
     }
 
     /// `option name = value;` in a body: records the statement and the option.
-    fn option_statement(&mut self, opts_path: &[i32], out: &mut Vec<UninterpretedOption>) -> R<()> {
+    fn option_statement(
+        &mut self,
+        opts_path: &[i32],
+        options_message: &'static str,
+        out: &mut Vec<UninterpretedOption>,
+    ) -> R<()> {
         let first = self.expect_word("option")?;
         let o = self.option_body()?;
         let last = self.expect_sym(';')?;
         let start = self.toks[first].start;
         let k = out.len() as i32;
-        self.loc_c(opts_path, first, start, last);
-        self.loc_c(
-            &with(opts_path, &[tag::UNINTERPRETED, k]),
-            first,
-            start,
-            last,
-        );
+        // The statement's comments go with the option itself, as buf records them.
+        self.loc(opts_path, start, self.toks[last].end);
+        let option_path = with(opts_path, &[tag::UNINTERPRETED, k]);
+        if matches!(o.value, Value::Aggregate(_)) {
+            // A message literal: buf spans the option itself over `name = { … }`, or over
+            // the statement when the option is an element of a repeated field, which only
+            // the linker knows: both are kept for it.
+            self.loc_c(&option_path, first, o.start, last);
+            let l = self.locs.last_mut().expect("just pushed");
+            l.span = span(o.start, o.end);
+            self.aggregate_options.push(AggregateOption {
+                options_message,
+                options_path: opts_path.to_vec(),
+                name_value_span: span(o.start, o.end),
+                statement_span: span(start, self.toks[last].end),
+            });
+        } else {
+            self.loc_c(&option_path, first, start, last);
+        }
         out.push(uninterpreted(o));
         Ok(())
     }
@@ -1110,6 +1135,7 @@ impl<'a> Parser<'a> {
                     let mut o = oneof.options.take().unwrap_or_default();
                     self.option_statement(
                         &with(&opath, &[tag::ONEOF_OPTIONS]),
+                        "google.protobuf.OneofOptions",
                         &mut o.uninterpreted_option,
                     )?;
                     oneof.options = Some(o);
@@ -1392,6 +1418,7 @@ impl<'a> Parser<'a> {
                     let mut o = e.options.take().unwrap_or_default();
                     self.option_statement(
                         &with(path, &[tag::ENUM_OPTIONS]),
+                        "google.protobuf.EnumOptions",
                         &mut o.uninterpreted_option,
                     )?;
                     e.options = Some(o);
@@ -1524,6 +1551,7 @@ impl<'a> Parser<'a> {
                     let mut o = s.options.take().unwrap_or_default();
                     self.option_statement(
                         &with(path, &[tag::SERVICE_OPTIONS]),
+                        "google.protobuf.ServiceOptions",
                         &mut o.uninterpreted_option,
                     )?;
                     s.options = Some(o);
@@ -1595,6 +1623,7 @@ impl<'a> Parser<'a> {
                         let mut o = m.options.take().unwrap_or_default();
                         self.option_statement(
                             &with(path, &[tag::METHOD_OPTIONS]),
+                            "google.protobuf.MethodOptions",
                             &mut o.uninterpreted_option,
                         )?;
                         m.options = Some(o);

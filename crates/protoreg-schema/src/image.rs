@@ -121,6 +121,7 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     let mut diags: BTreeSet<Diagnostic> = BTreeSet::new();
     let mut inputs: BTreeMap<String, FileDescriptorProto> = BTreeMap::new();
     let mut editions_files: BTreeMap<String, (i32, Extras)> = BTreeMap::new();
+    let mut aggregates: BTreeMap<String, Vec<protoreg_parse::AggregateOption>> = BTreeMap::new();
     let mut originals: BTreeMap<String, Arc<str>> = BTreeMap::new();
     if set.files.is_empty() {
         return Err(SchemaError::Input {
@@ -151,6 +152,9 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
                                     .collect(),
                             };
                             editions_files.insert(name.clone(), (edition.number(), extras));
+                        }
+                        if !parsed.aggregate_options.is_empty() {
+                            aggregates.insert(name.clone(), parsed.aggregate_options.clone());
                         }
                         inputs.insert(name.clone(), presented(parsed));
                     }
@@ -240,6 +244,9 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     let mut files = Vec::with_capacity(fds.file.len());
     for mut proto in fds.file {
         let name = proto.name().to_string();
+        if let Some(aggs) = aggregates.get(&name) {
+            span_repeated_aggregate_options(&mut proto, aggs, &pool);
+        }
         let (edition, extras) = match editions_files.get(&name) {
             Some((ed, extras)) => {
                 editions::mark(&mut proto);
@@ -259,6 +266,40 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     }
     files.sort_by(|a, b| a.proto.name().cmp(b.proto.name()));
     Ok(Image { files, pool })
+}
+
+/// An `option name = { … };` that sets an element of a repeated option is spanned over its
+/// whole statement (as buf does); the parser spanned it over `name = { … }`.
+fn span_repeated_aggregate_options(
+    proto: &mut FileDescriptorProto,
+    aggs: &[protoreg_parse::AggregateOption],
+    pool: &DescriptorPool,
+) {
+    let Some(info) = proto.source_code_info.as_mut() else {
+        return;
+    };
+    for agg in aggs {
+        let Some(options) = pool.get_message_by_name(agg.options_message) else {
+            continue;
+        };
+        let n = agg.options_path.len();
+        for loc in &mut info.location {
+            if loc.span != agg.name_value_span
+                || loc.path.len() != n + 2
+                || !loc.path.starts_with(&agg.options_path)
+            {
+                continue;
+            }
+            let number = loc.path[n] as u32;
+            let repeated = match options.get_field(number) {
+                Some(f) => f.is_list(),
+                None => options.get_extension(number).is_some_and(|e| e.is_list()),
+            };
+            if repeated {
+                loc.span = agg.statement_span.clone();
+            }
+        }
+    }
 }
 
 /// Links a file that failed again, against the files that already linked, to get the
