@@ -12,6 +12,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "support/buf.rs"]
+mod support;
+use support::buf;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -22,30 +26,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-/// buf 1.75 from `$PROTOREG_BUF` or `target/tools` (tests/editions.rs installs it there; so
-/// does `.ci/run`), installed from npm when missing.
-fn buf() -> PathBuf {
-    if let Ok(p) = std::env::var("PROTOREG_BUF") {
-        return PathBuf::from(p);
-    }
-    let dir = root().join("target/tools/buf-1.75.0");
-    let bin = dir.join("node_modules/.bin/buf");
-    if !bin.exists() {
-        let o = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&dir)
-            .arg("@bufbuild/buf@1.75.0")
-            .output()
-            .expect("npm runs");
-        assert!(
-            o.status.success() && bin.exists(),
-            "installing buf 1.75 failed: {}",
-            text(&o)
-        );
-    }
-    bin
 }
 
 type Key = (String, Option<String>, u64, u64);

@@ -7,7 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+#[path = "support/buf.rs"]
+mod support;
 use std::sync::OnceLock;
+use support::buf;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -27,38 +31,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-/// buf 1.75: `$PROTOREG_BUF`, or `target/tools/buf-1.75.0` (installed there from npm on
-/// first use).
-fn buf() -> PathBuf {
-    static BUF: OnceLock<PathBuf> = OnceLock::new();
-    BUF.get_or_init(|| {
-        if let Ok(p) = std::env::var("PROTOREG_BUF") {
-            return PathBuf::from(p);
-        }
-        let dir = root().join("target/tools/buf-1.75.0");
-        let bin = dir.join("node_modules/.bin/buf");
-        if !bin.exists() {
-            let o = run(Command::new("npm").args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-                dir.to_str().unwrap(),
-                "@bufbuild/buf@1.75.0",
-            ]));
-            assert!(
-                o.status.success() && bin.exists(),
-                "buf 1.75 is needed (npm install @bufbuild/buf@1.75.0 failed): {}",
-                text(&o)
-            );
-        }
-        let o = run(Command::new(&bin).arg("--version"));
-        assert!(text(&o).contains("1.75.0"), "buf --version: {}", text(&o));
-        bin
-    })
-    .clone()
 }
 
 /// Python with the `protobuf` package (for the comparison script).

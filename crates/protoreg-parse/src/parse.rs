@@ -759,6 +759,17 @@ impl<'a> Parser<'a> {
                 field.proto3_optional = Some(true);
             }
         }
+        self.number_and_options(path, &mut field)?;
+        let last = self.expect_sym(';')?;
+        if field.json_name.is_none() {
+            field.json_name = Some(json_name(field.name()));
+        }
+        self.insert_loc_c(loc_index, path, first, start, last);
+        Ok(field)
+    }
+
+    /// `= number [options]` of a field or group.
+    fn number_and_options(&mut self, path: &[i32], field: &mut FieldDescriptorProto) -> R<()> {
         self.expect_sym('=')?;
         let (number, numt) = self.int("a field number")?;
         if !(1..=MAX_FIELD_NUMBER as i64).contains(&number) {
@@ -771,17 +782,12 @@ impl<'a> Parser<'a> {
         self.loc_toks(&with(path, &[tag::FIELD_NUMBER]), numt, self.i - 1);
         if self.is_sym('[') {
             let mut opts = FieldOptions::default();
-            self.compact_options(path, &mut field, &mut opts)?;
+            self.compact_options(path, field, &mut opts)?;
             if !opts.uninterpreted_option.is_empty() {
                 field.options = Some(opts);
             }
         }
-        let last = self.expect_sym(';')?;
-        if field.json_name.is_none() {
-            field.json_name = Some(json_name(field.name()));
-        }
-        self.insert_loc_c(loc_index, path, first, start, last);
-        Ok(field)
+        Ok(())
     }
 
     /// A proto2 group: a field of type `TYPE_GROUP` named after the group in lower case, and
@@ -812,23 +818,7 @@ impl<'a> Parser<'a> {
             type_name: Some(gname.clone()),
             ..Default::default()
         };
-        self.expect_sym('=')?;
-        let (number, numt) = self.int("a field number")?;
-        if !(1..=MAX_FIELD_NUMBER as i64).contains(&number) {
-            return Err(self.err_at(
-                numt,
-                format!("field number {number} is out of range (1 to {MAX_FIELD_NUMBER})"),
-            ));
-        }
-        field.number = Some(number as i32);
-        self.loc_toks(&with(path, &[tag::FIELD_NUMBER]), numt, self.i - 1);
-        if self.is_sym('[') {
-            let mut opts = FieldOptions::default();
-            self.compact_options(path, &mut field, &mut opts)?;
-            if !opts.uninterpreted_option.is_empty() {
-                field.options = Some(opts);
-            }
-        }
+        self.number_and_options(path, &mut field)?;
         let open = self.expect_sym('{')?;
         let mut msg = DescriptorProto {
             name: Some(gname),
