@@ -278,26 +278,29 @@ fn span_repeated_aggregate_options(
     let Some(info) = proto.source_code_info.as_mut() else {
         return;
     };
-    for agg in aggs {
-        let Some(options) = pool.get_message_by_name(agg.options_message) else {
+    // One pass over the locations, looking each span up (a file has few such options).
+    let by_span: std::collections::HashMap<&[i32], &protoreg_parse::AggregateOption> = aggs
+        .iter()
+        .map(|a| (a.name_value_span.as_slice(), a))
+        .collect();
+    for loc in &mut info.location {
+        let Some(agg) = by_span.get(loc.span.as_slice()) else {
             continue;
         };
         let n = agg.options_path.len();
-        for loc in &mut info.location {
-            if loc.span != agg.name_value_span
-                || loc.path.len() != n + 2
-                || !loc.path.starts_with(&agg.options_path)
-            {
-                continue;
-            }
-            let number = loc.path[n] as u32;
-            let repeated = match options.get_field(number) {
-                Some(f) => f.is_list(),
-                None => options.get_extension(number).is_some_and(|e| e.is_list()),
-            };
-            if repeated {
-                loc.span = agg.statement_span.clone();
-            }
+        if loc.path.len() != n + 2 || !loc.path.starts_with(&agg.options_path) {
+            continue;
+        }
+        let Some(options) = pool.get_message_by_name(agg.options_message) else {
+            continue;
+        };
+        let number = loc.path[n] as u32;
+        let repeated = match options.get_field(number) {
+            Some(f) => f.is_list(),
+            None => options.get_extension(number).is_some_and(|e| e.is_list()),
+        };
+        if repeated {
+            loc.span = agg.statement_span.clone();
         }
     }
 }
