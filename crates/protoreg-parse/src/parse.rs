@@ -500,16 +500,28 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    // ---- messages ----
-
-    fn message(&mut self, path: &[i32]) -> R<DescriptorProto> {
+    /// `[export|local] message|enum Name`: enters a nesting level, records the visibility,
+    /// and returns the first token, the keyword, the name and the name's token.
+    fn decl_header(
+        &mut self,
+        path: &[i32],
+        keyword: &str,
+        what: &str,
+    ) -> R<(usize, usize, String, usize)> {
         self.enter()?;
         let first = self.i;
         if let Some(v) = self.visibility()? {
             self.visibility.push((path.to_vec(), v));
         }
-        let kw = self.expect_word("message")?;
-        let (name, nt) = self.ident("a message name")?;
+        let kw = self.expect_word(keyword)?;
+        let (name, nt) = self.ident(what)?;
+        Ok((first, kw, name, nt))
+    }
+
+    // ---- messages ----
+
+    fn message(&mut self, path: &[i32]) -> R<DescriptorProto> {
+        let (first, kw, name, nt) = self.decl_header(path, "message", "a message name")?;
         let mut msg = DescriptorProto {
             name: Some(name),
             ..Default::default()
@@ -1382,13 +1394,7 @@ impl<'a> Parser<'a> {
     // ---- enums ----
 
     fn enumeration(&mut self, path: &[i32]) -> R<EnumDescriptorProto> {
-        self.enter()?;
-        let first = self.i;
-        if let Some(v) = self.visibility()? {
-            self.visibility.push((path.to_vec(), v));
-        }
-        let kw = self.expect_word("enum")?;
-        let (name, nt) = self.ident("an enum name")?;
+        let (first, kw, name, nt) = self.decl_header(path, "enum", "an enum name")?;
         let loc_index = self.locs.len();
         self.loc_tok(&with(path, &[tag::ENUM_NAME]), nt);
         let mut e = EnumDescriptorProto {

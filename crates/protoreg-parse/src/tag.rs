@@ -7,6 +7,7 @@ pub const FILE_ENUM: i32 = 5;
 pub const FILE_SERVICE: i32 = 6;
 pub const FILE_EXTENSION: i32 = 7;
 pub const FILE_OPTIONS: i32 = 8;
+pub const FILE_SOURCE_CODE_INFO: i32 = 9;
 pub const FILE_PUBLIC_DEPENDENCY: i32 = 10;
 pub const FILE_WEAK_DEPENDENCY: i32 = 11;
 pub const FILE_SYNTAX: i32 = 12;

@@ -629,18 +629,23 @@ impl Image {
 /// corrected one), and restores what prost-types cannot carry for editions files:
 /// `syntax = "editions"`, `edition`, `option_dependency` and `visibility`.
 fn rewrite_file(raw: &[u8], f: &ImageFile, include_source_info: bool) -> Vec<u8> {
-    use crate::wire::tag;
+    use protoreg_parse::tag;
+    // Field numbers of `FileDescriptorProto` as wire tags.
+    const DEPENDENCY: u32 = tag::FILE_DEPENDENCY as u32;
+    const SOURCE_CODE_INFO: u32 = tag::FILE_SOURCE_CODE_INFO as u32;
+    const SYNTAX: u32 = tag::FILE_SYNTAX as u32;
+    const EDITION: u32 = tag::FILE_EDITION as u32;
     let Some(parts) = fields(raw) else {
         return raw.to_vec();
     };
-    let deps = parts.iter().filter(|p| p.0 == tag::FILE_DEPENDENCY).count();
+    let deps = parts.iter().filter(|p| p.0 == DEPENDENCY).count();
     let keep_deps = deps.saturating_sub(f.extras.option_dependency.len());
     let mut seen_deps = 0;
     let mut out = Vec::with_capacity(raw.len());
     for (t, bytes, _) in parts {
-        let drop = t == tag::FILE_SOURCE_CODE_INFO
-            || (f.edition.is_some() && (t == tag::FILE_SYNTAX || t == tag::FILE_EDITION))
-            || (t == tag::FILE_DEPENDENCY && {
+        let drop = t == SOURCE_CODE_INFO
+            || (f.edition.is_some() && (t == SYNTAX || t == EDITION))
+            || (t == DEPENDENCY && {
                 seen_deps += 1;
                 seen_deps > keep_deps
             });
@@ -649,26 +654,28 @@ fn rewrite_file(raw: &[u8], f: &ImageFile, include_source_info: bool) -> Vec<u8>
         }
     }
     if let (true, Some(info)) = (include_source_info, &f.proto.source_code_info) {
-        prost::encoding::message::encode(tag::FILE_SOURCE_CODE_INFO, info, &mut out);
+        prost::encoding::message::encode(SOURCE_CODE_INFO, info, &mut out);
     }
     if let Some(ed) = f.edition {
-        prost::encoding::string::encode(tag::FILE_SYNTAX, &"editions".to_string(), &mut out);
-        prost::encoding::int32::encode(tag::FILE_EDITION, &ed, &mut out);
+        prost::encoding::string::encode(SYNTAX, &"editions".to_string(), &mut out);
+        prost::encoding::int32::encode(EDITION, &ed, &mut out);
     }
     for dep in &f.extras.option_dependency {
-        prost::encoding::string::encode(tag::FILE_OPTION_DEPENDENCY, dep, &mut out);
+        prost::encoding::string::encode(tag::FILE_OPTION_DEPENDENCY as u32, dep, &mut out);
     }
     for (path, visibility) in &f.extras.visibility {
-        let tag_ = match path.len() % 2 == 0 && path.len() >= 2 {
-            true if path[path.len() - 2] == tag::FILE_ENUM as i32 && path.len() == 2 => {
-                tag::ENUM_VISIBILITY
-            }
-            true if path.len() > 2 && path[path.len() - 2] == tag::MSG_ENUM as i32 => {
-                tag::ENUM_VISIBILITY
-            }
-            _ => tag::MSG_VISIBILITY,
+        // `[5, i]` and `[…, 4, j]` are enums; every other path is a message.
+        let parent = path.len().checked_sub(2).map(|i| path[i]);
+        let is_enum = (path.len() == 2 && parent == Some(tag::FILE_ENUM))
+            || (path.len() > 2 && parent == Some(tag::MSG_ENUM));
+        let field = if is_enum {
+            tag::ENUM_VISIBILITY
+        } else {
+            tag::MSG_VISIBILITY
         };
-        if let Some(rewritten) = crate::wire::append_at_path(&out, path, tag_, *visibility as u64) {
+        if let Some(rewritten) =
+            crate::wire::append_at_path(&out, path, field as u32, *visibility as u64)
+        {
             out = rewritten;
         }
     }

@@ -1,20 +1,6 @@
 //! Field-level reading and patching of encoded protobuf messages, for the parts prost-types
 //! drops (editions fields, feature extensions in options).
 
-/// Field numbers of `google/protobuf/descriptor.proto` used here.
-pub mod tag {
-    pub const FILE_DEPENDENCY: u32 = 3;
-    pub const FILE_MESSAGE: u32 = 4;
-    pub const FILE_ENUM: u32 = 5;
-    pub const FILE_SOURCE_CODE_INFO: u32 = 9;
-    pub const FILE_SYNTAX: u32 = 12;
-    pub const FILE_EDITION: u32 = 14;
-    pub const FILE_OPTION_DEPENDENCY: u32 = 15;
-    pub const MSG_ENUM: u32 = 4;
-    pub const MSG_VISIBILITY: u32 = 11;
-    pub const ENUM_VISIBILITY: u32 = 6;
-}
-
 /// Appends a varint field to the message found at `path` (pairs of field number and index,
 /// as in source info: `[4, 0, 3, 1]` is the second nested message of the first message).
 /// `None` when the path does not exist.
