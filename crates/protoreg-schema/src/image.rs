@@ -64,12 +64,40 @@ impl OutputFormat {
     }
 }
 
-/// Serves each file as our parser's unlinked descriptor (handed over on first open; protox
-/// opens a file again only when it failed to link, and then it is parsed again from its
-/// text), and the bundled feature files.
+/// Serves each target as our parser's unlinked descriptor (handed over on first open;
+/// protox opens a file again only when it failed to link, and then it is parsed again from
+/// its text), import-only files parsed when first opened (what the image keeps of them is
+/// recorded in `metas`), and the bundled feature files.
 struct MemResolver {
     files: std::sync::Mutex<BTreeMap<String, FileDescriptorProto>>,
     texts: BTreeMap<String, Arc<str>>,
+    metas: Arc<std::sync::Mutex<BTreeMap<String, FileMeta>>>,
+}
+
+/// What a parsed file carries beside its descriptor.
+#[derive(Default, Clone)]
+struct FileMeta {
+    edition: Option<(i32, Extras)>,
+    aggregates: Vec<protoreg_parse::AggregateOption>,
+}
+
+impl FileMeta {
+    fn of(parsed: &protoreg_parse::ParsedFile) -> FileMeta {
+        FileMeta {
+            edition: parsed.edition().map(|edition| {
+                let extras = Extras {
+                    option_dependency: parsed.option_dependency.clone(),
+                    visibility: parsed
+                        .visibility
+                        .iter()
+                        .map(|(p, v)| (p.clone(), v.number()))
+                        .collect(),
+                };
+                (edition.number(), extras)
+            }),
+            aggregates: parsed.aggregate_options.clone(),
+        }
+    }
 }
 
 impl FileResolver for MemResolver {
@@ -81,7 +109,14 @@ impl FileResolver for MemResolver {
         }
         if let Some(text) = self.texts.get(name) {
             return match protoreg_parse::parse(name, text) {
-                Ok(parsed) => Ok(File::from_file_descriptor_proto(presented(parsed))),
+                Ok(parsed) => {
+                    if let Ok(mut metas) = self.metas.lock() {
+                        metas
+                            .entry(name.to_string())
+                            .or_insert_with(|| FileMeta::of(&parsed));
+                    }
+                    Ok(File::from_file_descriptor_proto(presented(parsed)))
+                }
                 Err(_) => Err(protox::Error::file_not_found(name)),
             };
         }
@@ -120,8 +155,7 @@ impl FileResolver for SafeInclude {
 pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     let mut diags: BTreeSet<Diagnostic> = BTreeSet::new();
     let mut inputs: BTreeMap<String, FileDescriptorProto> = BTreeMap::new();
-    let mut editions_files: BTreeMap<String, (i32, Extras)> = BTreeMap::new();
-    let mut aggregates: BTreeMap<String, Vec<protoreg_parse::AggregateOption>> = BTreeMap::new();
+    let mut metas: BTreeMap<String, FileMeta> = BTreeMap::new();
     let mut originals: BTreeMap<String, Arc<str>> = BTreeMap::new();
     if set.files.is_empty() {
         return Err(SchemaError::Input {
@@ -142,20 +176,7 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
                 originals.insert(name.clone(), Arc::from(text));
                 match protoreg_parse::parse(name, text) {
                     Ok(parsed) => {
-                        if let Some(edition) = parsed.edition() {
-                            let extras = Extras {
-                                option_dependency: parsed.option_dependency.clone(),
-                                visibility: parsed
-                                    .visibility
-                                    .iter()
-                                    .map(|(p, v)| (p.clone(), v.number()))
-                                    .collect(),
-                            };
-                            editions_files.insert(name.clone(), (edition.number(), extras));
-                        }
-                        if !parsed.aggregate_options.is_empty() {
-                            aggregates.insert(name.clone(), parsed.aggregate_options.clone());
-                        }
+                        metas.insert(name.clone(), FileMeta::of(&parsed));
                         inputs.insert(name.clone(), presented(parsed));
                     }
                     Err(e) => {
@@ -190,15 +211,25 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     }
     let names: BTreeSet<String> = inputs.keys().cloned().collect();
     let mut chain = ChainFileResolver::new();
+    // Only targets that parsed: one that did not is reported already, and importing it is
+    // an unresolved import, located at the import.
+    let mut texts: BTreeMap<String, Arc<str>> = originals
+        .iter()
+        .filter(|(n, _)| names.contains(*n))
+        .map(|(n, t)| (n.clone(), Arc::clone(t)))
+        .collect();
+    for (name, f) in &set.imports {
+        if let (Ok(text), false) = (&f.text, texts.contains_key(name)) {
+            let text: Arc<str> = Arc::from(text.strip_prefix('\u{feff}').unwrap_or(text));
+            originals.insert(name.clone(), Arc::clone(&text));
+            texts.insert(name.clone(), text);
+        }
+    }
+    let lazy_metas = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
     chain.add(MemResolver {
         files: std::sync::Mutex::new(inputs),
-        // Only files that parsed: one that did not is reported already, and importing it
-        // is an unresolved import, located at the import.
-        texts: originals
-            .iter()
-            .filter(|(n, _)| names.contains(*n))
-            .map(|(n, t)| (n.clone(), Arc::clone(t)))
-            .collect(),
+        texts,
+        metas: Arc::clone(&lazy_metas),
     });
     for inc in &set.includes {
         chain.add(SafeInclude(IncludeFileResolver::new(inc.clone())));
@@ -210,6 +241,7 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     let display_of = |name: &str| -> String {
         set.files
             .get(name)
+            .or_else(|| set.imports.get(name))
             .map(|f| f.display.clone())
             .unwrap_or_else(|| name.to_string())
     };
@@ -241,13 +273,17 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     }
     let pool = compiler.descriptor_pool();
     let fds = compiler.file_descriptor_set();
+    if let Ok(mut lazy) = lazy_metas.lock() {
+        metas.append(&mut lazy);
+    }
     let mut files = Vec::with_capacity(fds.file.len());
     for mut proto in fds.file {
         let name = proto.name().to_string();
-        if let Some(aggs) = aggregates.get(&name) {
+        let meta = metas.get(&name);
+        if let Some(aggs) = meta.map(|m| &m.aggregates).filter(|a| !a.is_empty()) {
             span_repeated_aggregate_options(&mut proto, aggs, &pool);
         }
-        let (edition, extras) = match editions_files.get(&name) {
+        let (edition, extras) = match meta.and_then(|m| m.edition.as_ref()) {
             Some((ed, extras)) => {
                 editions::mark(&mut proto);
                 let keep = proto.dependency.len() - extras.option_dependency.len();

@@ -62,6 +62,10 @@ pub struct SourceFile {
 pub struct SourceSet {
     /// Target files by import path.
     pub files: BTreeMap<String, SourceFile>,
+    /// Files that are not targets but may be imported (a registry dependency's files), by
+    /// import path; searched after the targets and before `includes`. Parsed only when
+    /// imported.
+    pub imports: BTreeMap<String, SourceFile>,
     /// Directories searched for imports that are not targets (`-I`).
     pub includes: Vec<PathBuf>,
     /// The `buf.yaml` found at the input's root, if any.

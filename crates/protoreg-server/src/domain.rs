@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use protoreg_check::{Finding, Options};
 use protoreg_schema::{BreakingConfig, Image, OutputFormat, SchemaError, SourceSet};
 pub use protoreg_store::digest;
-use protoreg_store::{Config, Version};
+use protoreg_store::{Config, StoredDescriptor, Version};
+
+use crate::deps::DepFiles;
 
 /// Confluent's compatibility modes.
 pub const MODES: &[&str] = &[
@@ -78,8 +80,12 @@ pub struct Compiled {
     pub descriptor: Vec<u8>,
 }
 
-/// Validates paths and compiles the files of a push.
-pub fn compile(files: &BTreeMap<String, String>) -> Result<Compiled, PushError> {
+/// Validates paths and compiles the files of a push; imports resolve against the files,
+/// then `imports` (the dependencies' files), then the well-known types.
+pub fn compile(
+    files: &BTreeMap<String, String>,
+    imports: &DepFiles,
+) -> Result<Compiled, PushError> {
     if files.is_empty() {
         return Err(PushError::BadRequest(
             "no files: `files` must map at least one .proto path to its text".into(),
@@ -91,13 +97,24 @@ pub fn compile(files: &BTreeMap<String, String>) -> Result<Compiled, PushError> 
             files.len()
         )));
     }
-    let set = SourceSet::from_memory(
+    let mut set = SourceSet::from_memory(
         files
             .iter()
             .map(|(p, t)| (p.clone(), t.as_bytes().to_vec())),
         "",
     )
     .map_err(|e| PushError::BadRequest(e.to_string()))?;
+    set.imports = imports
+        .iter()
+        .map(|(path, f)| {
+            let file = protoreg_schema::SourceFile {
+                name: path.clone(),
+                display: format!("{}:{path}", f.provider),
+                text: Ok(f.text.clone()),
+            };
+            (path.clone(), file)
+        })
+        .collect();
     let image = match set.compile() {
         Ok(i) => i,
         Err(SchemaError::Compile(d)) => return Err(PushError::Compile(d.0)),
@@ -109,18 +126,30 @@ pub fn compile(files: &BTreeMap<String, String>) -> Result<Compiled, PushError> 
     Ok(Compiled { image, descriptor })
 }
 
-/// Decodes a stored version's descriptor set.
-pub fn stored_image(v: &Version) -> Result<Image, SchemaError> {
-    let mut image = Image::from_descriptor_set_bytes(
-        v.descriptor.clone(),
-        OutputFormat::Binary,
-        &format!("{}@{}", v.subject, v.version),
-    )?;
-    // Only the version's own files are targets; the rest are imports (well-known types).
+/// A compile diagnostic as JSON.
+pub fn diagnostic_json(d: &protoreg_schema::Diagnostic) -> serde_json::Value {
+    serde_json::json!({"path": d.path, "line": d.line, "column": d.column, "message": d.message})
+}
+
+/// Decodes a stored version's descriptor set: its own files are targets, the rest imports.
+pub fn stored_image(d: &StoredDescriptor, origin: &str) -> Result<Image, SchemaError> {
+    let mut image =
+        Image::from_descriptor_set_bytes(d.bytes.clone(), OutputFormat::Binary, origin)?;
     for f in &mut image.files {
-        f.is_import = !v.files.contains_key(f.proto.name());
+        f.is_import = !d.own.contains(f.proto.name());
     }
     Ok(image)
+}
+
+/// The same for a whole version.
+pub fn version_image(v: &Version) -> Result<Image, SchemaError> {
+    stored_image(
+        &StoredDescriptor {
+            bytes: v.descriptor.clone(),
+            own: v.files.keys().cloned().collect(),
+        },
+        &format!("{}@{}", v.meta.subject, v.meta.version),
+    )
 }
 
 /// Breaking changes of `current` against `previous` under a policy's categories.
@@ -137,36 +166,40 @@ pub fn breaking(
     protoreg_check::check(current, previous, &opts).map_err(|e| e.to_string())
 }
 
-/// Checks a new image against the live versions before it, as the policy's mode says.
-/// Findings of FORWARD checks point into the older version's files.
+/// Which live versions (oldest first) a mode checks a push against: the latest, or every
+/// one for the transitive modes; none for NONE.
+pub fn versions_to_check(mode: &str, live: &[i64]) -> Vec<i64> {
+    if mode == "NONE" {
+        Vec::new()
+    } else if mode.ends_with("_TRANSITIVE") {
+        live.to_vec()
+    } else {
+        live.last().copied().into_iter().collect()
+    }
+}
+
+/// Checks a new image against earlier versions' images, as the policy's mode says
+/// (`against` as chosen by [`versions_to_check`]). Findings of FORWARD checks point into
+/// the older version's files.
 pub fn check_policy(
     new: &Image,
-    prior: &[Version],
+    against: &[std::sync::Arc<Image>],
     config: &Config,
 ) -> Result<Vec<Finding>, String> {
     let mode = config.mode.as_str();
-    if mode == "NONE" || prior.is_empty() {
-        return Ok(Vec::new());
-    }
-    let against: Vec<&Version> = if mode.ends_with("_TRANSITIVE") {
-        prior.iter().collect()
-    } else {
-        prior.last().into_iter().collect()
-    };
     let backward = mode.starts_with("BACKWARD") || mode.starts_with("FULL");
     let forward = mode.starts_with("FORWARD") || mode.starts_with("FULL");
     let mut findings = Vec::new();
-    for v in against {
-        let old = stored_image(v).map_err(|e| e.to_string())?;
+    for old in against {
         if backward {
-            findings.extend(breaking(new, &old, config)?);
+            findings.extend(breaking(new, old, config)?);
         }
         if forward {
             // Old consumers reading new data: elements only the new version has look
             // "deleted" from the old side, but old readers simply skip them, so the
             // *_NO_DELETE rules (and reserved ranges only the new version has) do not apply.
             findings.extend(
-                breaking(&old, new, config)?
+                breaking(old, new, config)?
                     .into_iter()
                     .filter(|f| !f.rule.contains("_NO_DELETE")),
             );

@@ -1,21 +1,31 @@
-//! Registry storage: subjects with immutable, numbered versions and compatibility config,
-//! in SQLite (embedded default: one file, WAL, busy timeout) or PostgreSQL (shared by several
-//! server replicas). One `sqlx::AnyPool`, the same SQL for both, migrations from
-//! `migrations/{sqlite,postgres}` embedded and run at open.
+//! Registry storage: subjects with immutable, numbered versions, their dependencies and
+//! compatibility config, in SQLite (embedded default: one file, WAL, busy timeout) or
+//! PostgreSQL (shared by several server replicas). One `sqlx::AnyPool`, the same SQL for
+//! both, migrations from `migrations/{sqlite,postgres}` embedded and run at open.
 //!
-//! Concurrency: `subjects.last_version` is the only counter. A push reads it, runs the
-//! caller's compatibility check against the versions that exist, then advances it with a
-//! compare-and-set in the same transaction as the insert. A push that loses the race
-//! (another version landed, on this server or another replica) retries from the read, so it
-//! is checked against the version that really precedes it and numbers stay gapless.
+//! Content is addressed ([`content`]): file texts, per-file descriptors and manifest chunks
+//! are blobs keyed by their sha256, stored once and shared by every version and subject; a
+//! version row holds its manifest (chunk digests), labels and resolved dependencies.
+//!
+//! Concurrency: `subjects.last_version` is the only counter. A push takes a [`Snapshot`]
+//! (the counter and the live versions), the caller checks its policy against it, and
+//! [`Store::commit`] advances the counter with a compare-and-set in the same transaction as
+//! the insert. A commit that loses the race (another version landed, on this server or
+//! another replica) returns `None` and the caller takes a new snapshot, so every version is
+//! checked against the version that really precedes it and numbers stay gapless.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
+
+pub mod content;
+mod upgrade;
+mod versions;
+
+pub use versions::{NewVersion, Prepared, Snapshot};
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +38,22 @@ pub enum StoreError {
     Url(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
-    #[error("too much contention pushing to {0:?}; try again")]
-    Contention(String),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (as opposed to a bad row or query).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        ) || matches!(self, StoreError::Db(sqlx::Error::Database(d)) if d.code().is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P03"))
+    }
 }
 
 /// Which database a store talks to.
@@ -39,19 +63,42 @@ pub enum Backend {
     Postgres,
 }
 
-/// A stored version.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Version {
+/// A version another version was built against.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct DepRef {
     pub subject: String,
     pub version: i64,
     pub digest: String,
-    pub files: BTreeMap<String, String>,
-    #[serde(skip)]
-    pub descriptor: Vec<u8>,
+}
+
+/// What every listing says about a version.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VersionMeta {
+    pub subject: String,
+    pub version: i64,
+    pub digest: String,
     pub labels: BTreeMap<String, String>,
     /// Unix milliseconds.
     pub created_at: i64,
     pub deleted: bool,
+    pub deps: Vec<DepRef>,
+}
+
+/// A stored version with its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub meta: VersionMeta,
+    /// The version's own files: path -> text.
+    pub files: BTreeMap<String, String>,
+    /// Its `FileDescriptorSet`: its own files and everything they import.
+    pub descriptor: Vec<u8>,
+}
+
+/// A version's descriptor set and which of its files are the version's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDescriptor {
+    pub bytes: Vec<u8>,
+    pub own: std::collections::BTreeSet<String>,
 }
 
 /// A subject in listings.
@@ -69,24 +116,12 @@ pub struct Config {
     pub categories: Vec<String>,
 }
 
-/// What a push did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushOutcome {
-    Created(Version),
-    /// The content is identical to the latest version: nothing was created.
-    Unchanged(Version),
-}
-
-/// The content of a push.
-#[derive(Debug, Clone)]
-pub struct NewVersion {
-    pub files: BTreeMap<String, String>,
-    pub descriptor: Vec<u8>,
-    pub labels: BTreeMap<String, String>,
-}
-
-/// sha256 of the canonical content: every `path\0text\0` in path order.
+/// sha256 of the canonical content: every `path\0len text\0` in path order.
 pub fn digest(files: &BTreeMap<String, String>) -> String {
+    format!("sha256:{}", hex::encode(files_hasher(files).finalize()))
+}
+
+fn files_hasher(files: &BTreeMap<String, String>) -> Sha256 {
     let mut h = Sha256::new();
     for (p, t) in files {
         h.update(p.as_bytes());
@@ -95,14 +130,37 @@ pub fn digest(files: &BTreeMap<String, String>) -> String {
         h.update(t.as_bytes());
         h.update([0]);
     }
+    h
+}
+
+/// A version's digest: [`digest`] of its files when it has no dependencies (so versions
+/// without any keep the digest they always had), else that content followed by each
+/// dependency's subject, version and digest.
+pub fn version_digest(files: &BTreeMap<String, String>, deps: &[DepRef]) -> String {
+    if deps.is_empty() {
+        return digest(files);
+    }
+    let mut h = files_hasher(files);
+    h.update(b"deps\0");
+    for d in deps {
+        h.update(d.subject.as_bytes());
+        h.update([0]);
+        h.update(d.version.to_be_bytes());
+        h.update(d.digest.as_bytes());
+        h.update([0]);
+    }
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+pub(crate) fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -113,17 +171,17 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migr
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// Pushes to one subject from this process queue here first (fewer database retries).
-    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
-
-const VERSION_COLUMNS: &str =
-    "subject, version, digest, files, descriptor, labels, created_at, deleted";
 
 impl Store {
     /// Opens (creating if needed) and migrates a database: `sqlite://PATH` (or a bare path)
-    /// or `postgres://...`.
+    /// or `postgres://...`. Rows of an older schema are rewritten to the current one.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Self::open_with(url, true).await
+    }
+
+    /// Opens without running migrations or upgrades (tests that build an old schema).
+    pub async fn open_with(url: &str, migrate: bool) -> Result<Store, StoreError> {
         install_default_drivers();
         let (url, backend) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (url.to_string(), Backend::Postgres)
@@ -138,7 +196,7 @@ impl Store {
         };
         let opts = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(30));
+            .acquire_timeout(Duration::from_secs(5));
         let opts = if backend == Backend::Sqlite {
             opts.after_connect(|conn, _| {
                 Box::pin(async move {
@@ -154,19 +212,47 @@ impl Store {
             opts
         };
         let pool = opts.connect(&url).await?;
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        let store = Store { pool, backend };
+        if migrate {
+            match backend {
+                Backend::Sqlite => SQLITE_MIGRATIONS.run(&store.pool).await?,
+                Backend::Postgres => POSTGRES_MIGRATIONS.run(&store.pool).await?,
+            }
+            store.upgrade_inline_rows().await?;
         }
-        Ok(Store {
-            pool,
-            backend,
-            locks: Arc::default(),
-        })
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Opens a database migrated only up to schema `version` (`migrations/*/NNNN_…`), without
+    /// upgrading rows: tests use it to build a database as an older release left it.
+    #[doc(hidden)]
+    pub async fn open_at_schema(url: &str, version: i64) -> Result<Store, StoreError> {
+        let store = Self::open_with(url, false).await?;
+        let all = match store.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let upto = sqlx::migrate::Migrator {
+            migrations: all
+                .iter()
+                .filter(|m| m.version <= version)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        upto.run(&store.pool).await?;
+        Ok(store)
+    }
+
+    /// The pool, for tests that write rows as an older release did.
+    #[doc(hidden)]
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// Whether the database answers.
@@ -179,14 +265,20 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Every subject with at least one version ever pushed.
-    pub async fn subjects(&self) -> Result<Vec<SubjectSummary>, StoreError> {
+    /// Subjects with at least one version ever pushed, by name, after `after`, at most `limit`.
+    pub async fn subjects(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SubjectSummary>, StoreError> {
         let rows = sqlx::query(
             "SELECT s.name, \
                (SELECT MAX(v.version) FROM versions v WHERE v.subject = s.name AND v.deleted = 0), \
                (SELECT COUNT(*) FROM versions v WHERE v.subject = s.name AND v.deleted = 0) \
-             FROM subjects s ORDER BY s.name",
+             FROM subjects s WHERE s.name > $1 ORDER BY s.name LIMIT $2",
         )
+        .bind(after.unwrap_or(""))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -200,245 +292,13 @@ impl Store {
             .collect()
     }
 
-    /// Live versions of a subject, oldest first (`include_deleted` adds soft-deleted ones).
-    pub async fn versions(
-        &self,
-        subject: &str,
-        include_deleted: bool,
-    ) -> Result<Vec<Version>, StoreError> {
-        let sql = format!(
-            "SELECT {VERSION_COLUMNS} FROM versions WHERE subject = $1 {} ORDER BY version",
-            if include_deleted {
-                ""
-            } else {
-                "AND deleted = 0"
-            }
-        );
-        let rows = sqlx::query(&sql)
+    /// Whether a subject exists (has had a version).
+    pub async fn subject_exists(&self, subject: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT 1 FROM subjects WHERE name = $1")
             .bind(subject)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(row_to_version).collect()
-    }
-
-    /// One version (`None` = the latest live one). Soft-deleted versions are found only by
-    /// number with `include_deleted`.
-    pub async fn version(
-        &self,
-        subject: &str,
-        n: Option<i64>,
-        include_deleted: bool,
-    ) -> Result<Option<Version>, StoreError> {
-        let row = match n {
-            Some(n) => {
-                let sql = format!(
-                    "SELECT {VERSION_COLUMNS} FROM versions WHERE subject = $1 AND version = $2 {}",
-                    if include_deleted {
-                        ""
-                    } else {
-                        "AND deleted = 0"
-                    }
-                );
-                sqlx::query(&sql)
-                    .bind(subject)
-                    .bind(n)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {VERSION_COLUMNS} FROM versions WHERE subject = $1 AND deleted = 0 ORDER BY version DESC LIMIT 1"
-                );
-                sqlx::query(&sql)
-                    .bind(subject)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-        };
-        row.as_ref().map(row_to_version).transpose()
-    }
-
-    /// The number and digest of a live version (`None` = the latest): a cheap lookup that
-    /// lets callers cache immutable version contents.
-    pub async fn version_ref(
-        &self,
-        subject: &str,
-        n: Option<i64>,
-    ) -> Result<Option<(i64, String)>, StoreError> {
-        let row = match n {
-            Some(n) => {
-                sqlx::query("SELECT version, digest FROM versions WHERE subject = $1 AND version = $2 AND deleted = 0")
-                    .bind(subject)
-                    .bind(n)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-            None => {
-                sqlx::query(
-                    "SELECT version, digest FROM versions WHERE subject = $1 AND deleted = 0 ORDER BY version DESC LIMIT 1",
-                )
-                .bind(subject)
-                .fetch_optional(&self.pool)
-                .await?
-            }
-        };
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
-    }
-
-    /// Where content with this digest is registered (live versions).
-    pub async fn find_digest(&self, digest: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT subject, version FROM versions WHERE digest = $1 AND deleted = 0 ORDER BY subject, version")
-            .bind(digest)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect()
-    }
-
-    /// Pushes a version. `check` sees the live versions before it (oldest first) and refuses
-    /// with `Err(R)`; it may run more than once when pushes race.
-    pub async fn push<R>(
-        &self,
-        subject: &str,
-        new: NewVersion,
-        mut check: impl FnMut(&[Version]) -> Result<(), R>,
-    ) -> Result<Result<PushOutcome, R>, StoreError> {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-            locks.entry(subject.to_string()).or_default().clone()
-        };
-        let _guard = lock.lock().await;
-        let digest = digest(&new.files);
-        let files_json =
-            serde_json::to_string(&new.files).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let labels_json =
-            serde_json::to_string(&new.labels).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO subjects (name, last_version, created_at) VALUES ($1, 0, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(subject)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        for attempt in 0..200u32 {
-            match self
-                .try_push(
-                    subject,
-                    &new,
-                    &digest,
-                    &files_json,
-                    &labels_json,
-                    &mut check,
-                )
-                .await
-            {
-                Ok(Some(outcome)) => return Ok(outcome),
-                Ok(None) => {}
-                Err(StoreError::Db(e)) if is_retryable(&e) => {}
-                Err(e) => return Err(e),
-            }
-            tokio::time::sleep(Duration::from_millis(2 + u64::from(attempt % 16) * 3)).await;
-        }
-        Err(StoreError::Contention(subject.to_string()))
-    }
-
-    /// One attempt: `None` when another push won the race.
-    async fn try_push<R>(
-        &self,
-        subject: &str,
-        new: &NewVersion,
-        digest: &str,
-        files_json: &str,
-        labels_json: &str,
-        check: &mut impl FnMut(&[Version]) -> Result<(), R>,
-    ) -> Result<Option<Result<PushOutcome, R>>, StoreError> {
-        let last: i64 = sqlx::query("SELECT last_version FROM subjects WHERE name = $1")
-            .bind(subject)
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
             .await?
-            .try_get(0)?;
-        let prior = self.versions(subject, false).await?;
-        if let Some(latest) = prior.last()
-            && latest.digest == digest
-        {
-            return Ok(Some(Ok(PushOutcome::Unchanged(latest.clone()))));
-        }
-        if let Err(refusal) = check(&prior) {
-            return Ok(Some(Err(refusal)));
-        }
-        let next = last + 1;
-        let created_at = now_ms();
-        let mut tx = self.pool.begin().await?;
-        let moved = sqlx::query(
-            "UPDATE subjects SET last_version = $1 WHERE name = $2 AND last_version = $3",
-        )
-        .bind(next)
-        .bind(subject)
-        .bind(last)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved != 1 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        // A version deleted between our read and the CAS changes what "latest" is: re-check.
-        let live_now: i64 =
-            sqlx::query("SELECT COUNT(*) FROM versions WHERE subject = $1 AND deleted = 0")
-                .bind(subject)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-        if live_now != prior.len() as i64 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        sqlx::query(
-            "INSERT INTO versions (subject, version, digest, files, descriptor, labels, created_at, deleted) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0)",
-        )
-        .bind(subject)
-        .bind(next)
-        .bind(digest)
-        .bind(files_json)
-        .bind(new.descriptor.clone())
-        .bind(labels_json)
-        .bind(created_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(Ok(PushOutcome::Created(Version {
-            subject: subject.to_string(),
-            version: next,
-            digest: digest.to_string(),
-            files: new.files.clone(),
-            descriptor: new.descriptor.clone(),
-            labels: new.labels.clone(),
-            created_at,
-            deleted: false,
-        }))))
-    }
-
-    /// Soft-deletes a live version, or permanently deletes a soft-deleted one. Returns
-    /// whether something changed.
-    pub async fn delete(&self, subject: &str, n: i64, permanent: bool) -> Result<bool, StoreError> {
-        let affected = if permanent {
-            sqlx::query("DELETE FROM versions WHERE subject = $1 AND version = $2 AND deleted = 1")
-                .bind(subject)
-                .bind(n)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-        } else {
-            sqlx::query("UPDATE versions SET deleted = 1 WHERE subject = $1 AND version = $2 AND deleted = 0")
-                .bind(subject)
-                .bind(n)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-        };
-        Ok(affected == 1)
+            .is_some())
     }
 
     /// The policy of a subject (`None`: the subject has none of its own), or the global one
@@ -452,16 +312,14 @@ impl Store {
             let cats: String = r.try_get(1)?;
             Ok(Config {
                 mode: r.try_get(0)?,
-                categories: serde_json::from_str(&cats)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                categories: serde_json::from_str(&cats).map_err(corrupt)?,
             })
         })
         .transpose()
     }
 
     pub async fn set_config(&self, scope: &str, config: &Config) -> Result<(), StoreError> {
-        let cats = serde_json::to_string(&config.categories)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let cats = serde_json::to_string(&config.categories).map_err(corrupt)?;
         sqlx::query(
             "INSERT INTO config (scope, mode, categories) VALUES ($1, $2, $3) \
              ON CONFLICT (scope) DO UPDATE SET mode = excluded.mode, categories = excluded.categories",
@@ -475,7 +333,7 @@ impl Store {
     }
 }
 
-fn is_retryable(e: &sqlx::Error) -> bool {
+pub(crate) fn is_retryable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
             let code = d.code().unwrap_or_default();
@@ -488,25 +346,8 @@ fn is_retryable(e: &sqlx::Error) -> bool {
             ) || msg.contains("database is locked")
                 || msg.contains("busy")
         }
-        sqlx::Error::PoolTimedOut => true,
         _ => false,
     }
-}
-
-fn row_to_version(r: &sqlx::any::AnyRow) -> Result<Version, StoreError> {
-    let files: String = r.try_get(3)?;
-    let labels: String = r.try_get(5)?;
-    let bad = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-    Ok(Version {
-        subject: r.try_get(0)?,
-        version: r.try_get(1)?,
-        digest: r.try_get(2)?,
-        files: serde_json::from_str(&files).map_err(bad)?,
-        descriptor: r.try_get(4)?,
-        labels: serde_json::from_str(&labels).map_err(bad)?,
-        created_at: r.try_get(6)?,
-        deleted: r.try_get::<i64, _>(7)? != 0,
-    })
 }
 
 #[cfg(test)]
@@ -517,6 +358,29 @@ mod tests {
         BTreeMap::from([("a.proto".to_string(), text.to_string())])
     }
 
+    /// A descriptor set naming `a.proto` (the store only splits it by file).
+    fn descriptor(text: &str) -> Vec<u8> {
+        let mut file = vec![0x0a, 7];
+        file.extend_from_slice(b"a.proto");
+        file.extend_from_slice(&[0x12, text.len() as u8]);
+        file.extend_from_slice(text.as_bytes());
+        content::join_descriptor_set([file.as_slice()])
+    }
+
+    async fn push(store: &Store, s: &str, text: &str, deps: Vec<DepRef>) -> Option<VersionMeta> {
+        let prepared = store
+            .prepare(NewVersion {
+                files: files(text),
+                descriptor: descriptor(text),
+                labels: BTreeMap::new(),
+                deps,
+            })
+            .await
+            .unwrap();
+        let snap = store.snapshot(s).await.unwrap();
+        store.commit(s, &snap, &prepared).await.unwrap()
+    }
+
     #[test]
     fn digest_is_canonical() {
         let a = files("x");
@@ -525,56 +389,123 @@ mod tests {
         // Moving bytes between path and text changes the digest.
         let b = BTreeMap::from([("a.prot".to_string(), "ox".to_string())]);
         assert_ne!(digest(&a), digest(&b));
+        assert_eq!(version_digest(&a, &[]), digest(&a));
+        let dep = DepRef {
+            subject: "c".into(),
+            version: 1,
+            digest: "sha256:00".into(),
+        };
+        assert_ne!(version_digest(&a, &[dep]), digest(&a));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_push_versions_and_delete() {
+    async fn sqlite_push_versions_deps_and_delete() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("r.db").to_string_lossy())
             .await
             .unwrap();
-        let new = |t: &str| NewVersion {
-            files: files(t),
-            descriptor: vec![1, 2, 3],
-            labels: BTreeMap::new(),
+        let v1 = push(&store, "s", "one", vec![]).await.unwrap();
+        assert_eq!(v1.version, 1);
+        let full = store.version("s", Some(1), false).await.unwrap().unwrap();
+        assert_eq!(full.files, files("one"));
+        assert_eq!(full.descriptor, descriptor("one"));
+        // A stale snapshot loses the race.
+        let stale = store.snapshot("s").await.unwrap();
+        push(&store, "s", "two", vec![]).await.unwrap();
+        let prepared = store
+            .prepare(NewVersion {
+                files: files("three"),
+                descriptor: descriptor("three"),
+                labels: BTreeMap::new(),
+                deps: vec![],
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.commit("s", &stale, &prepared).await.unwrap(), None);
+        // Dependencies are recorded and make dependents.
+        let dep = DepRef {
+            subject: "s".into(),
+            version: 1,
+            digest: v1.digest.clone(),
         };
-        let ok = |_: &[Version]| Ok::<(), ()>(());
-        let v1 = store.push("s", new("one"), ok).await.unwrap().unwrap();
-        assert!(matches!(&v1, PushOutcome::Created(v) if v.version == 1));
-        let same = store.push("s", new("one"), ok).await.unwrap().unwrap();
-        assert!(matches!(&same, PushOutcome::Unchanged(v) if v.version == 1));
-        let refused = store.push("s", new("two"), |prior: &[Version]| {
-            assert_eq!(prior.len(), 1);
-            Err("no")
-        });
-        assert_eq!(refused.await.unwrap(), Err("no"));
-        store.push("s", new("two"), ok).await.unwrap().unwrap();
-        assert!(store.delete("s", 2, false).await.unwrap());
+        let t1 = push(&store, "t", "uses s", vec![dep.clone()])
+            .await
+            .unwrap();
+        assert_eq!(t1.deps, vec![dep]);
         assert_eq!(
-            store
-                .version("s", None, false)
-                .await
-                .unwrap()
-                .unwrap()
-                .version,
-            1
+            store.dependents("s", 1).await.unwrap(),
+            vec![("t".into(), 1)]
         );
+        assert_eq!(store.latest_dependents("s").await.unwrap()[0].subject, "t");
+        assert!(store.delete("s", 2, false).await.unwrap());
+        assert_eq!(store.version_ref("s", None).await.unwrap().unwrap().0, 1);
         assert!(
             !store.delete("s", 1, true).await.unwrap(),
             "permanent needs a soft delete first"
         );
         assert!(store.delete("s", 2, true).await.unwrap());
-        let v3 = store.push("s", new("three"), ok).await.unwrap().unwrap();
-        assert!(
-            matches!(&v3, PushOutcome::Created(v) if v.version == 3),
-            "numbers are never reused"
-        );
+        let v3 = push(&store, "s", "three", vec![]).await.unwrap();
+        assert_eq!(v3.version, 3, "numbers are never reused");
         assert_eq!(
             store.find_digest(&digest(&files("three"))).await.unwrap(),
             vec![("s".to_string(), 3)]
         );
-        let subjects = store.subjects().await.unwrap();
+        let subjects = store.subjects(None, 10).await.unwrap();
         assert_eq!(subjects[0].latest_version, Some(3));
         assert_eq!(subjects[0].versions, 2);
+        assert_eq!(store.subjects(Some("s"), 10).await.unwrap()[0].name, "t");
+        // Identical texts are stored once.
+        let blobs: i64 = sqlx::query("SELECT COUNT(*) FROM blobs")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        push(&store, "u", "one", vec![]).await.unwrap();
+        let after: i64 = sqlx::query("SELECT COUNT(*) FROM blobs")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(blobs, after, "same content, no new blobs");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rows_of_the_first_schema_are_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("r.db").to_string_lossy().to_string();
+        let old = Store::open_at_schema(&url, 1).await.unwrap();
+        sqlx::query("INSERT INTO subjects (name, last_version, created_at) VALUES ('s', 2, 5)")
+            .execute(old.pool())
+            .await
+            .unwrap();
+        for (n, text) in [(1i64, "one"), (2, "two")] {
+            sqlx::query(
+                "INSERT INTO versions (subject, version, digest, files, descriptor, labels, created_at, deleted) \
+                 VALUES ('s', $1, $2, $3, $4, '{\"k\":\"v\"}', 7, $5)",
+            )
+            .bind(n)
+            .bind(digest(&files(text)))
+            .bind(serde_json::to_string(&files(text)).unwrap())
+            .bind(descriptor(text))
+            .bind(n - 1)
+            .execute(old.pool())
+            .await
+            .unwrap();
+        }
+        old.close().await;
+        let store = Store::open(&url).await.unwrap();
+        for (n, text) in [(1i64, "one"), (2, "two")] {
+            let v = store.version("s", Some(n), true).await.unwrap().unwrap();
+            assert_eq!(v.files, files(text));
+            assert_eq!(v.descriptor, descriptor(text));
+            assert_eq!(v.meta.digest, digest(&files(text)));
+            assert_eq!(v.meta.labels["k"], "v");
+            assert_eq!((v.meta.created_at, v.meta.deleted), (7, n == 2));
+        }
+        // Opening again finds nothing left to move.
+        store.close().await;
+        Store::open(&url).await.unwrap();
     }
 }

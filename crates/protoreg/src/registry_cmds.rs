@@ -53,9 +53,16 @@ pub struct ServeArgs {
     /// Listen on a non-loopback address without tokens.
     #[arg(long)]
     allow_anonymous: bool,
-    /// Largest request body in bytes.
-    #[arg(long, default_value_t = 8 << 20)]
+    /// Largest request body in bytes, as sent (a gzip body counts compressed). The default
+    /// takes a googleapis-size push sent gzipped (about 10 MiB).
+    #[arg(long, default_value_t = protoreg_server::DEFAULT_MAX_BODY)]
     max_body_bytes: usize,
+    /// Largest request body once a gzip body is inflated.
+    #[arg(long, default_value_t = protoreg_server::DEFAULT_MAX_INFLATED)]
+    max_inflated_bytes: usize,
+    /// Seconds a request may take before it is answered 503.
+    #[arg(long, default_value_t = 120)]
+    request_timeout_secs: u64,
 }
 
 pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -91,7 +98,11 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         database: a.database,
         tokens,
         allow_anonymous: a.allow_anonymous,
-        max_body: a.max_body_bytes,
+        limits: protoreg_server::Limits {
+            max_body: a.max_body_bytes,
+            max_inflated: a.max_inflated_bytes,
+            request_timeout: Duration::from_secs(a.request_timeout_secs),
+        },
     }))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,350 @@
+//! Pushes and dry runs: request bodies (gzip included), dependencies, compile, policy
+//! check, commit, and the impact on dependents.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use protoreg_check::Finding;
+use protoreg_schema::Image;
+use protoreg_store::{Config, DepRef, NewVersion, VersionMeta};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::deps::{self, DepError};
+use crate::error::{ApiError, ApiResult};
+use crate::v1::{effective_config, subject_name};
+use crate::{AppState, domain};
+
+#[derive(Deserialize)]
+struct PushBody {
+    files: BTreeMap<String, String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    /// `subject@N` or `subject@latest`.
+    #[serde(default)]
+    deps: Vec<String>,
+}
+
+/// The request body, inflated when it came with `Content-Encoding: gzip` (at most
+/// `max_inflated` bytes once inflated).
+pub(crate) fn inflate(headers: &HeaderMap, body: Bytes, max_inflated: usize) -> ApiResult<Bytes> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("identity") => Ok(body),
+        Some("gzip") => {
+            let mut out = Vec::new();
+            let read = flate2::read::GzDecoder::new(body.as_ref())
+                .take(max_inflated as u64 + 1)
+                .read_to_end(&mut out);
+            match read {
+                Err(e) => Err(ApiError::bad_request(format!(
+                    "body is not valid gzip: {e}"
+                ))),
+                Ok(n) if n > max_inflated => Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the inflated body is larger than {max_inflated} bytes"),
+                )),
+                Ok(_) => Ok(out.into()),
+            }
+        }
+        Some(other) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            format!("Content-Encoding {other:?} is not supported (gzip or identity)"),
+        )),
+    }
+}
+
+fn parse_push(body: &[u8]) -> ApiResult<PushBody> {
+    let b: PushBody = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "body must be {{\"files\": {{\"path.proto\": \"text\"}}, \"labels\": {{}}, \"deps\": [\"subject@N\"]}}: {e}"
+        ))
+    })?;
+    if b.labels.len() > 64
+        || b.labels
+            .iter()
+            .any(|(k, v)| k.is_empty() || k.len() > 128 || v.len() > 1024)
+    {
+        return Err(ApiError::bad_request(
+            "labels: at most 64, keys 1-128 bytes, values up to 1024 bytes",
+        ));
+    }
+    Ok(b)
+}
+
+pub(crate) fn push_error(e: domain::PushError) -> ApiError {
+    match e {
+        domain::PushError::BadRequest(m) => ApiError::bad_request(m),
+        domain::PushError::Compile(diags) => {
+            let details: Vec<Value> = diags.iter().map(domain::diagnostic_json).collect();
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "compile_error",
+                format!(
+                    "{} compile error(s): {}",
+                    diags.len(),
+                    diags.first().map(|d| d.to_string()).unwrap_or_default()
+                ),
+            )
+            .details(json!({"diagnostics": details}))
+        }
+    }
+}
+
+pub(crate) fn dep_error(e: DepError) -> ApiError {
+    match e {
+        DepError::BadRequest(m) => ApiError::bad_request(m),
+        DepError::NotFound(m) => ApiError::not_found(m),
+        DepError::Cycle(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "dependency_cycle",
+            e.to_string(),
+        ),
+        DepError::Conflict {
+            ref path,
+            ref first,
+            ref second,
+        } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "dependency_conflict",
+            e.to_string(),
+        )
+        .details(json!({"path": path, "providers": [first, second]})),
+        DepError::Store(e) => e.into(),
+    }
+}
+
+/// CPU-bound work off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+}
+
+/// The decoded images of a subject's versions a push is checked against (decoded once and
+/// kept: versions are immutable).
+async fn prior_images(
+    state: &AppState,
+    subject: &str,
+    live: &[VersionMeta],
+    mode: &str,
+) -> ApiResult<Vec<Arc<Image>>> {
+    let numbers: Vec<i64> = live.iter().map(|v| v.version).collect();
+    let mut out = Vec::new();
+    for n in domain::versions_to_check(mode, &numbers) {
+        let digest = &live
+            .iter()
+            .find(|v| v.version == n)
+            .expect("chosen from live")
+            .digest;
+        if let Some(image) = state.images.get(subject, n, digest) {
+            out.push(image);
+            continue;
+        }
+        let stored = state.store.descriptor(subject, n).await?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "contention",
+                format!("{subject}@{n} was deleted during the push; try again"),
+            )
+        })?;
+        let origin = format!("{subject}@{n}");
+        let image = blocking(move || domain::stored_image(&stored, &origin))
+            .await?
+            .map_err(|e| ApiError::internal("check_failed", e.to_string()))?;
+        out.push(state.images.put(subject, n, digest, image));
+    }
+    Ok(out)
+}
+
+fn incompatible(findings: &[Finding], config: &Config) -> ApiError {
+    let list: Vec<Value> = findings.iter().map(domain::finding_json).collect();
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "incompatible",
+        format!(
+            "{} breaking change(s) under policy {} {:?}",
+            list.len(),
+            config.mode,
+            config.categories
+        ),
+    )
+    .details(json!({"mode": config.mode, "categories": config.categories, "findings": list}))
+}
+
+/// A push's answer: the version and what it does to the versions that depend on its subject.
+fn version_reply(v: &VersionMeta, impact: Option<Value>) -> Value {
+    let mut body =
+        json!({"subject": v.subject, "version": v.version, "digest": v.digest, "deps": v.deps});
+    if let Some(i) = impact {
+        body["dependents"] = i;
+    }
+    body
+}
+
+async fn impact_json(
+    state: &AppState,
+    subject: &str,
+    files: &BTreeMap<String, String>,
+    deps: &[DepRef],
+) -> ApiResult<Value> {
+    let (checked, broken) = deps::impact(&state.store, subject, files, deps)
+        .await
+        .map_err(dep_error)?;
+    Ok(json!({
+        "checked": checked.iter().map(|v| json!({"subject": v.subject, "version": v.version})).collect::<Vec<_>>(),
+        "broken": broken,
+    }))
+}
+
+/// Pushes on one subject retry this often when they lose a race with another push.
+const MAX_ATTEMPTS: u32 = 60;
+
+pub(crate) async fn push(
+    State(state): State<AppState>,
+    Path(subject): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let subject = subject_name(&subject)?.to_string();
+    let body = inflate(&headers, body, state.limits.max_inflated)?;
+    let b = parse_push(&body)?;
+    drop(body);
+    let deps = deps::resolve(&state.store, &subject, &b.deps)
+        .await
+        .map_err(dep_error)?;
+    let digest = protoreg_store::version_digest(&b.files, &deps);
+    // The same content as the latest version: nothing to compile.
+    if let Some(latest) = state.store.version_meta(&subject, None, false).await?
+        && latest.digest == digest
+    {
+        state.metrics.push("unchanged");
+        return Ok(Json(version_reply(&latest, None)).into_response());
+    }
+    let imports = deps::closure(&state.store, &subject, &deps, None)
+        .await
+        .map_err(dep_error)?;
+    let files = Arc::new(b.files);
+    let compiled = {
+        let files = files.clone();
+        blocking(move || domain::compile(&files, &imports))
+            .await?
+            .map_err(push_error)?
+    };
+    let config = effective_config(&state.store, &subject).await?;
+    let image = Arc::new(compiled.image);
+    let prepared = state
+        .store
+        .prepare(NewVersion {
+            files: (*files).clone(),
+            descriptor: compiled.descriptor,
+            labels: b.labels,
+            deps: deps.clone(),
+        })
+        .await?;
+    // What the check found, and the live versions (number, digest) it was checked against.
+    type Checked = (Vec<(i64, String)>, Vec<Finding>);
+    let mut checked: Option<Checked> = None;
+    for attempt in 0..MAX_ATTEMPTS {
+        let snap = state.store.snapshot(&subject).await?;
+        if let Some(latest) = snap.live.last()
+            && latest.digest == prepared.digest
+        {
+            state.metrics.push("unchanged");
+            return Ok(Json(version_reply(latest, None)).into_response());
+        }
+        let key: Vec<(i64, String)> = snap
+            .live
+            .iter()
+            .map(|v| (v.version, v.digest.clone()))
+            .collect();
+        // Check again only when the versions before this one changed.
+        if checked.as_ref().is_none_or(|(k, _)| *k != key) {
+            let against = prior_images(&state, &subject, &snap.live, &config.mode).await?;
+            let (image, config) = (image.clone(), config.clone());
+            let findings = blocking(move || domain::check_policy(&image, &against, &config))
+                .await?
+                .map_err(|e| ApiError::internal("check_failed", e))?;
+            checked = Some((key, findings));
+        }
+        if let Some((_, findings)) = &checked
+            && !findings.is_empty()
+        {
+            state.metrics.push("refused");
+            return Err(incompatible(findings, &config));
+        }
+        match state.store.commit(&subject, &snap, &prepared).await {
+            Ok(Some(v)) => {
+                state.metrics.push("accepted");
+                let impact = impact_json(&state, &subject, &files, &deps).await?;
+                return Ok(
+                    (StatusCode::CREATED, Json(version_reply(&v, Some(impact)))).into_response()
+                );
+            }
+            Ok(None) => {}
+            Err(protoreg_store::StoreError::Corrupt(m)) if m.contains("was deleted during") => {
+                return Err(ApiError::new(StatusCode::CONFLICT, "dependency_deleted", m));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tokio::time::sleep(Duration::from_millis(2 + u64::from(attempt % 16) * 3)).await;
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "contention",
+        format!("too much contention pushing to {subject:?}; try again"),
+    )
+    .retry_after(1))
+}
+
+pub(crate) async fn check(
+    State(state): State<AppState>,
+    Path(subject): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let subject = subject_name(&subject)?.to_string();
+    let body = inflate(&headers, body, state.limits.max_inflated)?;
+    let b = parse_push(&body)?;
+    let deps = deps::resolve(&state.store, &subject, &b.deps)
+        .await
+        .map_err(dep_error)?;
+    let imports = deps::closure(&state.store, &subject, &deps, None)
+        .await
+        .map_err(dep_error)?;
+    let files = Arc::new(b.files);
+    let compiled = {
+        let files = files.clone();
+        blocking(move || domain::compile(&files, &imports))
+            .await?
+            .map_err(push_error)?
+    };
+    let config = effective_config(&state.store, &subject).await?;
+    let snap = state.store.snapshot(&subject).await?;
+    let against = prior_images(&state, &subject, &snap.live, &config.mode).await?;
+    let image = compiled.image;
+    let findings = blocking(move || domain::check_policy(&image, &against, &config))
+        .await?
+        .map_err(|e| ApiError::internal("check_failed", e))?;
+    let impact = impact_json(&state, &subject, &files, &deps).await?;
+    Ok(Json(json!({
+        "compatible": findings.is_empty(),
+        "findings": findings.iter().map(domain::finding_json).collect::<Vec<_>>(),
+        "deps": deps,
+        "dependents": impact,
+    })))
+}

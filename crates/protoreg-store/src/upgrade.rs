@@ -1,0 +1,75 @@
+//! Rewrites rows of the first schema (files and descriptor set inline in the version row)
+//! into content-addressed blobs and a manifest. Run at open, after the migrations; each row
+//! is rewritten in its own statement guarded by `manifest IS NULL`, so replicas starting
+//! together, or a start interrupted half way, finish the job without doing it twice.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+
+use crate::{Store, StoreError, content, corrupt};
+
+impl Store {
+    pub(crate) async fn upgrade_inline_rows(&self) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "SELECT subject, version FROM versions WHERE manifest IS NULL ORDER BY subject, version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let subject: String = r.try_get(0)?;
+            let version: i64 = r.try_get(1)?;
+            self.upgrade_row(&subject, version).await?;
+        }
+        if !rows.is_empty() {
+            tracing::info!(
+                versions = rows.len(),
+                "moved versions to content-addressed storage"
+            );
+        }
+        Ok(())
+    }
+
+    async fn upgrade_row(&self, subject: &str, version: i64) -> Result<(), StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT files, descriptor FROM versions WHERE subject = $1 AND version = $2 AND manifest IS NULL",
+        )
+        .bind(subject)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(());
+        };
+        let files: String = row.try_get(0)?;
+        let descriptor: Vec<u8> = row.try_get(1)?;
+        let files: BTreeMap<String, String> = serde_json::from_str(&files).map_err(corrupt)?;
+        let addressed = content::address(&files, &descriptor)?;
+        // The manifest must give back exactly the bytes that were stored.
+        let rejoined = content::join_descriptor_set(
+            addressed
+                .entries
+                .iter()
+                .filter_map(|e| e.descriptor.as_ref())
+                .map(|d| addressed.blobs[d].as_slice()),
+        );
+        if rejoined != descriptor {
+            return Err(StoreError::Corrupt(format!(
+                "{subject}@{version}: the descriptor set does not split into its files losslessly"
+            )));
+        }
+        self.put_blobs(&addressed.blobs).await?;
+        let manifest = serde_json::to_string(&addressed.chunks).map_err(corrupt)?;
+        sqlx::query(
+            "UPDATE versions SET manifest = $1, files = '', descriptor = $2 \
+             WHERE subject = $3 AND version = $4 AND manifest IS NULL",
+        )
+        .bind(manifest)
+        .bind(Vec::<u8>::new())
+        .bind(subject)
+        .bind(version)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,616 @@
+//! Versions: reading them back from their manifests, pushing (snapshot, blobs, commit),
+//! deleting, and who depends on whom.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use sqlx::Row;
+
+use crate::content::{self, Entry};
+use crate::{
+    DepRef, Store, StoreError, StoredDescriptor, Version, VersionMeta, corrupt, is_retryable,
+    now_ms,
+};
+
+/// The content of a push.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub files: BTreeMap<String, String>,
+    /// The compiled `FileDescriptorSet`: the files and everything they import.
+    pub descriptor: Vec<u8>,
+    pub labels: BTreeMap<String, String>,
+    /// Resolved dependencies (concrete versions), in the order pushed.
+    pub deps: Vec<DepRef>,
+}
+
+/// A push whose blobs are stored: what [`Store::commit`] needs.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub digest: String,
+    chunks: Vec<String>,
+    labels: BTreeMap<String, String>,
+    deps: Vec<DepRef>,
+}
+
+/// What a push is checked against: the version counter and the live versions, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub last: i64,
+    pub live: Vec<VersionMeta>,
+}
+
+/// Blobs are read and written in batches of this many.
+const BATCH: usize = 400;
+
+const META_COLUMNS: &str = "subject, version, digest, labels, created_at, deleted";
+
+fn row_to_meta(r: &sqlx::any::AnyRow) -> Result<VersionMeta, StoreError> {
+    let labels: String = r.try_get(3)?;
+    Ok(VersionMeta {
+        subject: r.try_get(0)?,
+        version: r.try_get(1)?,
+        digest: r.try_get(2)?,
+        labels: serde_json::from_str(&labels).map_err(corrupt)?,
+        created_at: r.try_get(4)?,
+        deleted: r.try_get::<i64, _>(5)? != 0,
+        deps: Vec::new(),
+    })
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Versions of a subject, oldest first (`include_deleted` adds soft-deleted ones).
+    pub async fn versions(
+        &self,
+        subject: &str,
+        include_deleted: bool,
+    ) -> Result<Vec<VersionMeta>, StoreError> {
+        let sql = format!(
+            "SELECT {META_COLUMNS} FROM versions WHERE subject = $1 {} ORDER BY version",
+            if include_deleted {
+                ""
+            } else {
+                "AND deleted = 0"
+            }
+        );
+        let rows = sqlx::query(&sql)
+            .bind(subject)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: Vec<VersionMeta> = rows.iter().map(row_to_meta).collect::<Result<_, _>>()?;
+        let mut deps = self.deps_of_subject(subject).await?;
+        for v in &mut out {
+            v.deps = deps.remove(&v.version).unwrap_or_default();
+        }
+        Ok(out)
+    }
+
+    async fn deps_of_subject(
+        &self,
+        subject: &str,
+    ) -> Result<HashMap<i64, Vec<DepRef>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, dep_subject, dep_version, dep_digest FROM version_deps \
+             WHERE subject = $1 ORDER BY version, position",
+        )
+        .bind(subject)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: HashMap<i64, Vec<DepRef>> = HashMap::new();
+        for r in &rows {
+            out.entry(r.try_get(0)?).or_default().push(DepRef {
+                subject: r.try_get(1)?,
+                version: r.try_get(2)?,
+                digest: r.try_get(3)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The metadata of one version (`None` = the latest live one). Soft-deleted versions are
+    /// found only by number with `include_deleted`.
+    pub async fn version_meta(
+        &self,
+        subject: &str,
+        n: Option<i64>,
+        include_deleted: bool,
+    ) -> Result<Option<VersionMeta>, StoreError> {
+        let row = match n {
+            Some(n) => {
+                let sql = format!(
+                    "SELECT {META_COLUMNS} FROM versions WHERE subject = $1 AND version = $2 {}",
+                    if include_deleted {
+                        ""
+                    } else {
+                        "AND deleted = 0"
+                    }
+                );
+                sqlx::query(&sql)
+                    .bind(subject)
+                    .bind(n)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {META_COLUMNS} FROM versions WHERE subject = $1 AND deleted = 0 ORDER BY version DESC LIMIT 1"
+                );
+                sqlx::query(&sql)
+                    .bind(subject)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+        };
+        let Some(mut meta) = row.as_ref().map(row_to_meta).transpose()? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT dep_subject, dep_version, dep_digest FROM version_deps \
+             WHERE subject = $1 AND version = $2 ORDER BY position",
+        )
+        .bind(subject)
+        .bind(meta.version)
+        .fetch_all(&self.pool)
+        .await?;
+        meta.deps = rows
+            .iter()
+            .map(|r| {
+                Ok(DepRef {
+                    subject: r.try_get(0)?,
+                    version: r.try_get(1)?,
+                    digest: r.try_get(2)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Some(meta))
+    }
+
+    /// One version with its files and descriptor set (`None` = the latest live one).
+    pub async fn version(
+        &self,
+        subject: &str,
+        n: Option<i64>,
+        include_deleted: bool,
+    ) -> Result<Option<Version>, StoreError> {
+        let Some(meta) = self.version_meta(subject, n, include_deleted).await? else {
+            return Ok(None);
+        };
+        let entries = self.manifest(subject, meta.version).await?;
+        let mut wanted: Vec<String> = entries
+            .iter()
+            .flat_map(|e| e.text.iter().chain(e.descriptor.iter()).cloned())
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        let blobs = self.blobs(&wanted).await?;
+        let get = |d: &String| {
+            blobs
+                .get(d)
+                .ok_or_else(|| StoreError::Corrupt(format!("missing blob {d}")))
+        };
+        let mut files = BTreeMap::new();
+        let mut parts = Vec::new();
+        for e in &entries {
+            if let Some(t) = &e.text {
+                let text = String::from_utf8(get(t)?.clone()).map_err(corrupt)?;
+                files.insert(e.path.clone(), text);
+            }
+            if let Some(d) = &e.descriptor {
+                parts.push(get(d)?.as_slice());
+            }
+        }
+        let descriptor = content::join_descriptor_set(parts);
+        Ok(Some(Version {
+            meta,
+            files,
+            descriptor,
+        }))
+    }
+
+    /// A version's own files (path -> text), without its descriptors.
+    pub async fn files(
+        &self,
+        subject: &str,
+        n: i64,
+    ) -> Result<BTreeMap<String, String>, StoreError> {
+        let entries = self.manifest(subject, n).await?;
+        let wanted: Vec<String> = entries.iter().filter_map(|e| e.text.clone()).collect();
+        let blobs = self.blobs(&wanted).await?;
+        let mut files = BTreeMap::new();
+        for e in &entries {
+            if let Some(t) = &e.text {
+                let bytes = blobs
+                    .get(t)
+                    .ok_or_else(|| StoreError::Corrupt(format!("missing blob {t}")))?;
+                let text = String::from_utf8(bytes.clone()).map_err(corrupt)?;
+                files.insert(e.path.clone(), text);
+            }
+        }
+        Ok(files)
+    }
+
+    /// A version's descriptor set and the names of its own files, without reading texts.
+    pub async fn descriptor(
+        &self,
+        subject: &str,
+        n: i64,
+    ) -> Result<Option<StoredDescriptor>, StoreError> {
+        if self.version_meta(subject, Some(n), true).await?.is_none() {
+            return Ok(None);
+        }
+        let entries = self.manifest(subject, n).await?;
+        let wanted: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.descriptor.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let blobs = self.blobs(&wanted).await?;
+        let mut parts = Vec::new();
+        for d in entries.iter().filter_map(|e| e.descriptor.as_ref()) {
+            parts.push(
+                blobs
+                    .get(d)
+                    .ok_or_else(|| StoreError::Corrupt(format!("missing blob {d}")))?
+                    .as_slice(),
+            );
+        }
+        Ok(Some(StoredDescriptor {
+            bytes: content::join_descriptor_set(parts),
+            own: entries
+                .iter()
+                .filter(|e| e.text.is_some())
+                .map(|e| e.path.clone())
+                .collect(),
+        }))
+    }
+
+    /// A version's manifest entries, in descriptor-set order.
+    async fn manifest(&self, subject: &str, n: i64) -> Result<Vec<Entry>, StoreError> {
+        let row = sqlx::query("SELECT manifest FROM versions WHERE subject = $1 AND version = $2")
+            .bind(subject)
+            .bind(n)
+            .fetch_one(&self.pool)
+            .await?;
+        let chunks: Option<String> = row.try_get(0)?;
+        let chunks: Vec<String> = serde_json::from_str(
+            chunks
+                .as_deref()
+                .ok_or_else(|| StoreError::Corrupt(format!("{subject}@{n} has no manifest")))?,
+        )
+        .map_err(corrupt)?;
+        let blobs = self.blobs(&chunks).await?;
+        let mut out = Vec::new();
+        for c in &chunks {
+            let bytes = blobs
+                .get(c)
+                .ok_or_else(|| StoreError::Corrupt(format!("missing manifest chunk {c}")))?;
+            let part: Vec<Entry> = serde_json::from_slice(bytes).map_err(corrupt)?;
+            out.extend(part);
+        }
+        Ok(out)
+    }
+
+    /// Blobs by digest, uncompressed and checked.
+    pub(crate) async fn blobs(
+        &self,
+        digests: &[String],
+    ) -> Result<HashMap<String, Vec<u8>>, StoreError> {
+        let mut out = HashMap::with_capacity(digests.len());
+        for batch in digests.chunks(BATCH) {
+            let sql = format!(
+                "SELECT digest, content FROM blobs WHERE digest IN ({})",
+                placeholders(1, batch.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for d in batch {
+                q = q.bind(d);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let d: String = r.try_get(0)?;
+                let stored: Vec<u8> = r.try_get(1)?;
+                let content = content::unpack(&d, &stored)?;
+                out.insert(d, content);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores the blobs that are not stored yet.
+    pub(crate) async fn put_blobs(
+        &self,
+        blobs: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let digests: Vec<String> = blobs.keys().cloned().collect();
+        let mut present = BTreeSet::new();
+        for batch in digests.chunks(BATCH) {
+            let sql = format!(
+                "SELECT digest FROM blobs WHERE digest IN ({})",
+                placeholders(1, batch.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for d in batch {
+                q = q.bind(d);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                present.insert(r.try_get::<String, _>(0)?);
+            }
+        }
+        let missing: Vec<(&String, &Vec<u8>)> = blobs
+            .iter()
+            .filter(|(d, _)| !present.contains(*d))
+            .collect();
+        for batch in missing.chunks(BATCH / 2) {
+            let packed: Vec<Vec<u8>> = batch.iter().map(|(_, c)| content::pack(c)).collect();
+            let values: Vec<String> = (0..batch.len())
+                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO blobs (digest, content) VALUES {} ON CONFLICT (digest) DO NOTHING",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for ((d, _), p) in batch.iter().zip(packed) {
+                q = q.bind((*d).clone()).bind(p);
+            }
+            q.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// The number and digest of a live version (`None` = the latest): a cheap lookup that
+    /// lets callers cache immutable version contents.
+    pub async fn version_ref(
+        &self,
+        subject: &str,
+        n: Option<i64>,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let row = match n {
+            Some(n) => {
+                sqlx::query("SELECT version, digest FROM versions WHERE subject = $1 AND version = $2 AND deleted = 0")
+                    .bind(subject)
+                    .bind(n)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT version, digest FROM versions WHERE subject = $1 AND deleted = 0 ORDER BY version DESC LIMIT 1",
+                )
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?
+            }
+        };
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
+    /// Where content with this digest is registered (live versions).
+    pub async fn find_digest(&self, digest: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT subject, version FROM versions WHERE digest = $1 AND deleted = 0 ORDER BY subject, version")
+            .bind(digest)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// The version counter and live versions of a subject, for checking a push.
+    pub async fn snapshot(&self, subject: &str) -> Result<Snapshot, StoreError> {
+        let last: i64 = sqlx::query("SELECT last_version FROM subjects WHERE name = $1")
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .unwrap_or(0);
+        Ok(Snapshot {
+            last,
+            live: self.versions(subject, false).await?,
+        })
+    }
+
+    /// Stores a push's blobs (texts, per-file descriptors, manifest chunks). Blobs no
+    /// version ends up naming are harmless: content-addressed and never served alone.
+    pub async fn prepare(&self, new: NewVersion) -> Result<Prepared, StoreError> {
+        let NewVersion {
+            files,
+            descriptor,
+            labels,
+            deps,
+        } = new;
+        let digest = crate::version_digest(&files, &deps);
+        // Hashing and splitting a large push is CPU work: off the async workers.
+        let addressed = tokio::task::spawn_blocking(move || content::address(&files, &descriptor))
+            .await
+            .map_err(corrupt)??;
+        self.put_blobs(&addressed.blobs).await?;
+        Ok(Prepared {
+            digest,
+            chunks: addressed.chunks,
+            labels,
+            deps,
+        })
+    }
+
+    /// Creates the next version if the subject is still as `snap` saw it and every
+    /// dependency is still live; `None` when it changed (take a new snapshot, check again).
+    pub async fn commit(
+        &self,
+        subject: &str,
+        snap: &Snapshot,
+        new: &Prepared,
+    ) -> Result<Option<VersionMeta>, StoreError> {
+        match self.try_commit(subject, snap, new).await {
+            Err(StoreError::Db(e)) if is_retryable(&e) => Ok(None),
+            other => other,
+        }
+    }
+
+    async fn try_commit(
+        &self,
+        subject: &str,
+        snap: &Snapshot,
+        new: &Prepared,
+    ) -> Result<Option<VersionMeta>, StoreError> {
+        sqlx::query(
+            "INSERT INTO subjects (name, last_version, created_at) VALUES ($1, 0, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(subject)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        let next = snap.last + 1;
+        let created_at = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE subjects SET last_version = $1 WHERE name = $2 AND last_version = $3",
+        )
+        .bind(next)
+        .bind(subject)
+        .bind(snap.last)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        // A version deleted between the snapshot and the CAS changes what "latest" is.
+        let live_now: i64 =
+            sqlx::query("SELECT COUNT(*) FROM versions WHERE subject = $1 AND deleted = 0")
+                .bind(subject)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        if live_now != snap.live.len() as i64 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        for d in &new.deps {
+            let live = sqlx::query(
+                "SELECT 1 FROM versions WHERE subject = $1 AND version = $2 AND digest = $3 AND deleted = 0",
+            )
+            .bind(&d.subject)
+            .bind(d.version)
+            .bind(&d.digest)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if live.is_none() {
+                tx.rollback().await?;
+                return Err(StoreError::Corrupt(format!(
+                    "dependency {}@{} was deleted during the push",
+                    d.subject, d.version
+                )));
+            }
+        }
+        let labels = serde_json::to_string(&new.labels).map_err(corrupt)?;
+        let manifest = serde_json::to_string(&new.chunks).map_err(corrupt)?;
+        sqlx::query(
+            "INSERT INTO versions (subject, version, digest, files, descriptor, labels, created_at, deleted, manifest) \
+             VALUES ($1, $2, $3, '', $4, $5, $6, 0, $7)",
+        )
+        .bind(subject)
+        .bind(next)
+        .bind(&new.digest)
+        .bind(Vec::<u8>::new())
+        .bind(labels)
+        .bind(created_at)
+        .bind(manifest)
+        .execute(&mut *tx)
+        .await?;
+        for (i, d) in new.deps.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO version_deps (subject, version, dep_subject, dep_version, dep_digest, position) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(subject)
+            .bind(next)
+            .bind(&d.subject)
+            .bind(d.version)
+            .bind(&d.digest)
+            .bind(i as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(VersionMeta {
+            subject: subject.to_string(),
+            version: next,
+            digest: new.digest.clone(),
+            labels: new.labels.clone(),
+            created_at,
+            deleted: false,
+            deps: new.deps.clone(),
+        }))
+    }
+
+    /// Live versions of other subjects that name this version as a dependency.
+    pub async fn dependents(
+        &self,
+        subject: &str,
+        n: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.subject, d.version FROM version_deps d JOIN versions v \
+               ON v.subject = d.subject AND v.version = d.version \
+             WHERE d.dep_subject = $1 AND d.dep_version = $2 AND v.deleted = 0 \
+             ORDER BY d.subject, d.version",
+        )
+        .bind(subject)
+        .bind(n)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// The latest live version of every other subject whose latest live version depends on
+    /// some version of `subject`.
+    pub async fn latest_dependents(&self, subject: &str) -> Result<Vec<VersionMeta>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT d.subject FROM version_deps d WHERE d.dep_subject = $1 AND d.subject <> $1 ORDER BY d.subject",
+        )
+        .bind(subject)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let s: String = r.try_get(0)?;
+            if let Some(meta) = self.version_meta(&s, None, false).await?
+                && meta.deps.iter().any(|d| d.subject == subject)
+            {
+                out.push(meta);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Soft-deletes a live version, or permanently deletes a soft-deleted one. Returns
+    /// whether something changed.
+    pub async fn delete(&self, subject: &str, n: i64, permanent: bool) -> Result<bool, StoreError> {
+        let affected = if permanent {
+            sqlx::query("DELETE FROM versions WHERE subject = $1 AND version = $2 AND deleted = 1")
+                .bind(subject)
+                .bind(n)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+        } else {
+            sqlx::query("UPDATE versions SET deleted = 1 WHERE subject = $1 AND version = $2 AND deleted = 0")
+                .bind(subject)
+                .bind(n)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+        };
+        Ok(affected == 1)
+    }
+}
