@@ -4,148 +4,16 @@
 //! fail, never skip, when the database is unreachable.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_protoreg")
-}
-
-fn postgres_url() -> String {
-    std::env::var("PROTOREG_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A unique subject name per test run.
-fn subject(name: &str) -> String {
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{name}.{}.{t}", std::process::id())
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(database: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(bin());
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", database])
-            .args(args)
-            .env_remove("PROTOREG_TOKENS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("protoreg serve starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let base = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("server did not start: {line:?}"))
-            .to_string();
-        Server { child, base }
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
-}
-
-struct Resp {
-    status: u16,
-    headers: ureq::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
-    let mut r = r.expect("request sent");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_vec()
-        .unwrap_or_default();
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn get(base: &str, path: &str) -> Resp {
-    finish(agent().get(&format!("{base}{path}")).call())
-}
-
-fn get_with(base: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
-    let mut req = agent().get(&format!("{base}{path}"));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    finish(req.call())
-}
-
-fn send(method: &str, base: &str, path: &str, body: &[u8], token: Option<&str>) -> Resp {
-    let url = format!("{base}{path}");
-    let a = agent();
-    let with = |r: ureq::RequestBuilder<ureq::typestate::WithBody>| match token {
-        Some(t) => r.header("Authorization", &format!("Bearer {t}")),
-        None => r,
-    };
-    finish(match method {
-        "POST" => with(a.post(&url))
-            .content_type("application/json")
-            .send(body),
-        "PUT" => with(a.put(&url))
-            .content_type("application/json")
-            .send(body),
-        _ => panic!("method {method}"),
-    })
-}
-
-fn post(base: &str, path: &str, body: &Value) -> Resp {
-    send("POST", base, path, body.to_string().as_bytes(), None)
-}
-
-fn delete(base: &str, path: &str) -> Resp {
-    finish(agent().delete(&format!("{base}{path}")).call())
-}
+#[path = "support/registry.rs"]
+mod harness;
+use harness::*;
 
 const V1: &str = "syntax = \"proto3\";\npackage shop.v1;\nmessage Item {\n  string id = 1;\n  string name = 2;\n}\n";
 const V2: &str = "syntax = \"proto3\";\npackage shop.v1;\nmessage Item {\n  string id = 1;\n  string name = 2;\n  int64 price = 3;\n}\n";
@@ -154,10 +22,6 @@ const BREAKING: &str =
 
 fn files(text: &str) -> Value {
     json!({"files": {"shop/v1/shop.proto": text}})
-}
-
-fn tmpdb(dir: &Path) -> String {
-    format!("sqlite://{}", dir.join("registry.db").display())
 }
 
 #[test]

@@ -1,0 +1,589 @@
+//! End-to-end tests of the registry's dependency model, content-addressed storage and API
+//! robustness, on SQLite and on the PostgreSQL at 127.0.0.1:5432 (fails, never skips, when
+//! it is unreachable): real `protoreg serve` processes driven over HTTP.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use prost::Message;
+use serde_json::{Value, json};
+
+#[path = "support/registry.rs"]
+mod harness;
+use harness::*;
+
+const MONEY_V1: &str = "syntax = \"proto3\";\npackage acme.common.v1;\nmessage Money {\n  string currency = 1;\n  int64 units = 2;\n}\n";
+const MONEY_GONE: &str =
+    "syntax = \"proto3\";\npackage acme.common.v1;\nmessage Amount {\n  string currency = 1;\n}\n";
+const ORDERS: &str = "syntax = \"proto3\";\npackage acme.orders.v1;\nimport \"acme/common/v1/money.proto\";\nmessage Order {\n  string id = 1;\n  acme.common.v1.Money total = 2;\n}\n";
+
+fn push(base: &str, s: &str, files: &[(&str, &str)], deps: &[String]) -> Resp {
+    let files: BTreeMap<&str, &str> = files.iter().copied().collect();
+    post(
+        base,
+        &format!("/v1/subjects/{s}/versions"),
+        &json!({"files": files, "deps": deps}),
+    )
+}
+
+fn put_config(base: &str, s: &str, body: &Value) -> Resp {
+    send(
+        "PUT",
+        base,
+        &format!("/v1/subjects/{s}/config"),
+        body.to_string().as_bytes(),
+        None,
+    )
+}
+
+fn descriptor_names(bytes: &[u8]) -> Vec<String> {
+    prost_types::FileDescriptorSet::decode(bytes)
+        .expect("a FileDescriptorSet")
+        .file
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect()
+}
+
+fn error_code(r: &Resp) -> String {
+    r.json()["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn dependencies(base: &str) {
+    let common = subject("acme.common.v1");
+    let other = subject("acme.shared.v1");
+    let orders = subject("acme.orders.v1");
+    let money = "acme/common/v1/money.proto";
+    let order_file = "acme/orders/v1/orders.proto";
+
+    let r = push(base, &common, &[(money, MONEY_V1)], &[]);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let common_digest = r.json()["digest"].as_str().unwrap().to_string();
+
+    // Without the dependency the import is found nowhere: located diagnostic.
+    let r = push(base, &orders, &[(order_file, ORDERS)], &[]);
+    assert_eq!(r.status, 422);
+    let d = &r.json()["error"]["details"]["diagnostics"][0];
+    assert_eq!(d["path"], order_file);
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(3), Some(1))
+    );
+
+    // Unknown subject or version: 404 naming it; nothing created.
+    let r = push(
+        base,
+        &orders,
+        &[(order_file, ORDERS)],
+        &[format!("{common}@7")],
+    );
+    assert_eq!(r.status, 404);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&common)
+    );
+    let r = push(
+        base,
+        &orders,
+        &[(order_file, ORDERS)],
+        &["no.such.subject".into()],
+    );
+    assert_eq!(r.status, 404);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no.such.subject")
+    );
+    assert_eq!(
+        get(base, &format!("/v1/subjects/{orders}/versions/latest")).status,
+        404
+    );
+
+    // `@latest` is resolved at push time and stored as the concrete version.
+    let r = push(
+        base,
+        &orders,
+        &[(order_file, ORDERS)],
+        &[format!("{common}@latest")],
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let body = r.json();
+    assert_eq!(
+        body["deps"],
+        json!([{"subject": common, "version": 1, "digest": common_digest}])
+    );
+    let v = get(base, &format!("/v1/subjects/{orders}/versions/1")).json();
+    assert_eq!(v["deps"][0]["version"], 1);
+    assert_eq!(
+        v["files"].as_object().unwrap().len(),
+        1,
+        "only its own files"
+    );
+    // The descriptor set holds the closure: a consumer decodes with it alone.
+    let d = get(
+        base,
+        &format!("/v1/subjects/{orders}/versions/1/descriptor"),
+    );
+    let names = descriptor_names(&d.body);
+    assert!(names.contains(&money.to_string()), "{names:?}");
+    assert!(names.contains(&order_file.to_string()), "{names:?}");
+
+    // The same files and dependencies again: unchanged.
+    let r = push(
+        base,
+        &orders,
+        &[(order_file, ORDERS)],
+        &[format!("{common}@1")],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["version"], 1);
+
+    // Two dependencies providing one path with different texts: 422 naming both.
+    let alt = MONEY_V1.replace("int64 units", "int32 units");
+    assert_eq!(push(base, &other, &[(money, &alt)], &[]).status, 201);
+    let r = push(
+        base,
+        &orders,
+        &[(order_file, ORDERS)],
+        &[format!("{common}@1"), format!("{other}@1")],
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(error_code(&r), "dependency_conflict");
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains(&format!("{common}@1")) && msg.contains(&format!("{other}@1")),
+        "{msg}"
+    );
+
+    // Cycles: on itself, and through another subject.
+    let r = push(
+        base,
+        &common,
+        &[(money, MONEY_V1)],
+        &[format!("{common}@1")],
+    );
+    assert_eq!((r.status, error_code(&r)), (422, "dependency_cycle".into()));
+    let r = push(
+        base,
+        &common,
+        &[
+            (money, MONEY_V1),
+            (
+                "acme/common/v1/x.proto",
+                "syntax = \"proto3\";\npackage acme.common.v1;\n",
+            ),
+        ],
+        &[format!("{orders}@1")],
+    );
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (422, "dependency_cycle".into()),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+
+    // Who uses what.
+    let r = get(
+        base,
+        &format!("/v1/subjects/{common}/versions/1/dependents"),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!([{"subject": orders, "version": 1}]));
+
+    // A change to the shared subject that breaks a dependent: reported, per dependent.
+    assert_eq!(
+        put_config(base, &common, &json!({"mode": "NONE"})).status,
+        200
+    );
+    let cfg = get(base, &format!("/v1/subjects/{common}/config")).json();
+    assert_eq!(cfg["mode"], "NONE");
+    assert_eq!(
+        cfg["categories"],
+        json!(["FILE"]),
+        "a missing field keeps its value"
+    );
+    let r = post(
+        base,
+        &format!("/v1/subjects/{common}/check"),
+        &json!({"files": {money: MONEY_GONE}}),
+    );
+    assert_eq!(r.status, 200);
+    let broken = &r.json()["dependents"]["broken"];
+    assert_eq!(broken[0]["subject"], orders.as_str(), "{broken}");
+    assert!(
+        broken[0]["diagnostics"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Money"),
+        "{broken}"
+    );
+    let r = push(base, &common, &[(money, MONEY_GONE)], &[]);
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["dependents"]["broken"][0]["version"], 1);
+    // A compatible change breaks nobody.
+    let r = push(base, &common, &[(money, MONEY_V1)], &[]);
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["dependents"]["broken"], json!([]));
+
+    // Deleting a version others depend on needs force.
+    let r = delete(base, &format!("/v1/subjects/{common}/versions/1"));
+    assert_eq!((r.status, error_code(&r)), (409, "has_dependents".into()));
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{orders}@1"))
+    );
+    assert_eq!(
+        get(base, &format!("/v1/subjects/{common}/versions/1")).status,
+        200
+    );
+    let r = delete(
+        base,
+        &format!("/v1/subjects/{common}/versions/1?force=true"),
+    );
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn sqlite_dependencies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmpdb(tmp.path()), &[], &[]);
+    dependencies(&server.base);
+}
+
+#[test]
+fn postgres_dependencies() {
+    let server = Server::start(&postgres_url(), &[], &[]);
+    dependencies(&server.base);
+}
+
+/// Each mode refuses a change that breaks it and accepts one that does not; the versions
+/// before are pushed under NONE so that only the mode under test decides.
+fn modes(base: &str) {
+    let msg =
+        |fields: &str| format!("syntax = \"proto3\";\npackage m.v1;\nmessage M {{\n{fields}}}\n");
+    let id = "  string id = 1;\n";
+    // (mode, history, refused, accepted)
+    let cases: Vec<(&str, Vec<String>, String, String)> = vec![
+        (
+            "BACKWARD",
+            vec![msg(&format!("{id}  string x = 2;\n"))],
+            msg(id),
+            msg(&format!("{id}  string x = 2;\n  string y = 3;\n")),
+        ),
+        (
+            "BACKWARD_TRANSITIVE",
+            vec![msg(&format!("{id}  string x = 2;\n")), msg(id)],
+            msg(&format!("{id}  string y = 3;\n")),
+            msg(&format!("{id}  string x = 2;\n  string y = 3;\n")),
+        ),
+        (
+            "FORWARD",
+            vec![msg(&format!("{id}  int32 n = 2;\n"))],
+            msg(&format!("{id}  string n = 2;\n")),
+            msg(id),
+        ),
+        (
+            "FORWARD_TRANSITIVE",
+            vec![msg(&format!("{id}  int32 n = 2;\n")), msg(id)],
+            msg(&format!("{id}  string n = 2;\n")),
+            msg(&format!("{id}  int64 m = 3;\n")),
+        ),
+        (
+            "FULL",
+            vec![msg(&format!("{id}  int32 n = 2;\n"))],
+            msg(&format!("{id}  string n = 2;\n")),
+            msg(&format!("{id}  int32 n = 2;\n  int64 m = 3;\n")),
+        ),
+        (
+            "FULL_TRANSITIVE",
+            vec![msg(&format!("{id}  int32 n = 2;\n")), msg(id)],
+            msg(&format!("{id}  int64 m = 3;\n")),
+            msg(&format!("{id}  int32 n = 2;\n  int64 m = 3;\n")),
+        ),
+    ];
+    for (mode, history, refused, accepted) in cases {
+        let s = subject(&format!("modes.{}", mode.to_lowercase()));
+        assert_eq!(
+            put_config(base, &s, &json!({"mode": "NONE", "categories": ["FILE"]})).status,
+            200
+        );
+        for h in &history {
+            assert_eq!(push(base, &s, &[("m/v1/m.proto", h)], &[]).status, 201);
+        }
+        assert_eq!(put_config(base, &s, &json!({"mode": mode})).status, 200);
+        let r = push(base, &s, &[("m/v1/m.proto", &refused)], &[]);
+        assert_eq!(
+            r.status,
+            409,
+            "{mode} must refuse:\n{refused}\n{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let r = push(base, &s, &[("m/v1/m.proto", &accepted)], &[]);
+        assert_eq!(
+            r.status,
+            201,
+            "{mode} must accept:\n{accepted}\n{}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+}
+
+#[test]
+fn sqlite_every_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmpdb(tmp.path()), &[], &[]);
+    modes(&server.base);
+}
+
+#[test]
+fn postgres_every_mode() {
+    let server = Server::start(&postgres_url(), &[], &[]);
+    modes(&server.base);
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+fn send_raw(base: &str, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Resp {
+    let mut req = agent().post(&format!("{base}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    finish(req.send(body))
+}
+
+/// Every error is `{"error": {"code", "message", "details"}}`; gzip bodies; pagination.
+#[test]
+fn api_robustness() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &tmpdb(tmp.path()),
+        &["--max-body-bytes", "4096", "--max-inflated-bytes", "200000"],
+        &[],
+    );
+    let base = &server.base;
+    let is_error_json = |r: &Resp| {
+        let v = r.json();
+        v["error"]["code"].is_string() && v["error"]["message"].is_string()
+    };
+    let r = get(base, "/v1/no/such/route");
+    assert_eq!(r.status, 404);
+    assert!(is_error_json(&r));
+    let r = get(base, "/v1/subjects/x/diff?from=1");
+    assert_eq!(r.status, 400);
+    assert!(is_error_json(&r), "{}", String::from_utf8_lossy(&r.body));
+    let big = json!({"files": {"a.proto": "x".repeat(10_000)}}).to_string();
+    let r = send_raw(
+        base,
+        "/v1/subjects/s/versions",
+        big.as_bytes(),
+        &[("content-type", "application/json")],
+    );
+    assert_eq!(r.status, 413);
+    assert!(is_error_json(&r), "{}", String::from_utf8_lossy(&r.body));
+    let r = send("PUT", base, "/v1/config", b"{\"mode\": \"SIDEWAYS\"}", None);
+    assert_eq!(r.status, 400);
+    assert!(is_error_json(&r));
+
+    // The same 10 kB push gzipped fits the 4 kB limit.
+    let text = format!(
+        "syntax = \"proto3\";\npackage g.v1;\n{}message G {{ string id = 1; }}\n",
+        "// padding padding padding padding padding\n".repeat(200)
+    );
+    let body = json!({"files": {"g/v1/g.proto": text}}).to_string();
+    let zipped = gzip(body.as_bytes());
+    assert!(zipped.len() < 4096 && body.len() > 4096);
+    let headers = [
+        ("content-type", "application/json"),
+        ("content-encoding", "gzip"),
+    ];
+    let r = send_raw(base, "/v1/subjects/gz/versions", &zipped, &headers);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        get(base, "/v1/subjects/gz/versions/1/files/g/v1/g.proto").body,
+        text.as_bytes()
+    );
+    // Not gzip, and a bomb: clear errors.
+    let r = send_raw(base, "/v1/subjects/gz/versions", b"not gzip", &headers);
+    assert_eq!(r.status, 400);
+    assert!(is_error_json(&r));
+    let bomb = gzip(&vec![b' '; 1_000_000]);
+    let r = send_raw(base, "/v1/subjects/gz/versions", &bomb, &headers);
+    assert_eq!(r.status, 413);
+    assert!(is_error_json(&r));
+
+    // Pagination: bare arrays, the next page's token in a header.
+    for s in ["p.a", "p.b", "p.c"] {
+        let r = push(
+            base,
+            s,
+            &[("p/p.proto", "syntax = \"proto3\";\npackage p;\n")],
+            &[],
+        );
+        assert_eq!(r.status, 201);
+    }
+    let mut seen = Vec::new();
+    let mut path = "/v1/subjects?page_size=2".to_string();
+    loop {
+        let r = get(base, &path);
+        assert_eq!(r.status, 200);
+        let page = r.json();
+        assert!(page.as_array().unwrap().len() <= 2);
+        seen.extend(
+            page.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["name"].as_str().unwrap().to_string()),
+        );
+        match r.headers.get("x-next-page-token") {
+            Some(t) => {
+                path = format!(
+                    "/v1/subjects?page_size=2&page_token={}",
+                    t.to_str().unwrap()
+                )
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["gz", "p.a", "p.b", "p.c"]);
+    assert_eq!(get(base, "/v1/subjects?page_size=0").status, 400);
+}
+
+/// A database written by the previous release (schema 1: files and descriptor inline) is
+/// upgraded in place: every version keeps its number, digest, files, labels, time and
+/// descriptor bytes.
+fn upgrade(url: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("set.binpb");
+    let module = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto-examples");
+    let st = std::process::Command::new(bin())
+        .args(["build", module, "-o"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let descriptor = std::fs::read(&out).unwrap();
+    let set = prost_types::FileDescriptorSet::decode(descriptor.as_slice()).unwrap();
+    let own: BTreeMap<String, String> = set
+        .file
+        .iter()
+        .filter(|f| !f.name().starts_with("google/"))
+        .map(|f| (f.name().to_string(), format!("// text of {}\n", f.name())))
+        .collect();
+    assert!(own.len() > 3);
+    let s = subject("upgrade");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let expected: Vec<(i64, String, BTreeMap<String, String>)> = (1..=3)
+        .map(|n| {
+            let mut files = own.clone();
+            files.insert(format!("v{n}.proto"), format!("// version {n}\n"));
+            (n, protoreg_store::digest(&files), files)
+        })
+        .collect();
+    rt.block_on(async {
+        let old = protoreg_store::Store::open_at_schema(url, 1).await.unwrap();
+        sqlx::query("INSERT INTO subjects (name, last_version, created_at) VALUES ($1, 3, 1)")
+            .bind(&s)
+            .execute(old.pool())
+            .await
+            .unwrap();
+        for (n, digest, files) in &expected {
+            sqlx::query(
+                "INSERT INTO versions (subject, version, digest, files, descriptor, labels, created_at, deleted) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&s)
+            .bind(*n)
+            .bind(digest)
+            .bind(serde_json::to_string(files).unwrap())
+            .bind(descriptor.clone())
+            .bind(json!({"git_commit": format!("c{n}")}).to_string())
+            .bind(1_700_000_000_000 + n)
+            .bind(i64::from(*n == 2))
+            .execute(old.pool())
+            .await
+            .unwrap();
+        }
+        old.close().await;
+    });
+    let server = Server::start(url, &[], &[]);
+    let base = &server.base;
+    for (n, digest, files) in &expected {
+        if *n == 2 {
+            // Soft-deleted: still there, still deleted.
+            assert_eq!(
+                get(base, &format!("/v1/subjects/{s}/versions/2")).status,
+                404
+            );
+            continue;
+        }
+        let v = get(base, &format!("/v1/subjects/{s}/versions/{n}")).json();
+        assert_eq!(v["digest"], digest.as_str());
+        assert_eq!(v["files"], json!(files));
+        assert_eq!(v["labels"]["git_commit"], format!("c{n}"));
+        assert_eq!(
+            v["created_at"],
+            protoreg_server::rfc3339(1_700_000_000_000 + n)
+        );
+        let d = get(base, &format!("/v1/subjects/{s}/versions/{n}/descriptor"));
+        assert_eq!(d.body, descriptor, "descriptor bytes of @{n} unchanged");
+    }
+    // Pushing on top numbers on from the old counter.
+    assert_eq!(put_config(base, &s, &json!({"mode": "NONE"})).status, 200);
+    let r = push(base, &s, &[("n.proto", "syntax = \"proto3\";\n")], &[]);
+    assert_eq!((r.status, r.json()["version"].as_i64()), (201, Some(4)));
+}
+
+#[test]
+fn sqlite_upgrade_from_schema_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    upgrade(&tmpdb(tmp.path()));
+}
+
+#[test]
+fn postgres_upgrade_from_schema_1() {
+    // A database of its own: the schema starts at version 1.
+    let name = format!("protoreg_upgrade_{}", std::process::id());
+    let admin = postgres_url();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&admin)
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432");
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&pool)
+            .await;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let (prefix, _) = admin.rsplit_once('/').unwrap();
+        format!("{prefix}/{name}")
+    });
+    upgrade(&url);
+    rt.block_on(async {
+        let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&pool)
+            .await;
+    });
+}
