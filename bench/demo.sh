@@ -13,7 +13,8 @@ wait_line() { for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return; s
 "$bin/protoreg" serve --listen 127.0.0.1:0 --database "sqlite://$work/r.db" >"$work/registry.out" 2>/dev/null & pids+=($!)
 wait_line "$work/registry.out" listening
 export PROTOREG_REGISTRY=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/registry.out")
-"$bin/protoreg" push proto-examples --subject acme.users.v1 >/dev/null
+"$bin/protoreg" push proto-examples/common --subject acme.common.v1 >/dev/null
+"$bin/protoreg" push proto-examples/users --subject acme.users.v1 >/dev/null
 (cd "$work" && "$bin/protoreg" pin acme.users.v1 >/dev/null)
 for i in 1 2 3; do
   (cd "$work" && timeout 3 "$bin/protoreg-demo-server" --listen 127.0.0.1:0 2>/dev/null | grep -m1 '^pin:' || true)

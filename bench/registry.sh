@@ -25,10 +25,12 @@ python3 - "$base" "$subject" "$pushes" <<'PY'
 import json, os, sys, time, urllib.request
 base, subject, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 files = {}
-for root, _, names in os.walk("proto-examples/acme"):
-    for name in names:
-        p = os.path.join(root, name)
-        files[os.path.relpath(p, "proto-examples")] = open(p).read()
+for module in ["common", "orders", "payments", "users"]:
+    base = os.path.join("proto-examples", module)
+    for root, _, names in os.walk(base):
+        for name in names:
+            p = os.path.join(root, name)
+            files[os.path.relpath(p, base)] = open(p).read()
 lat = []
 for i in range(n):
     body = dict(files)

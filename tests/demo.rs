@@ -115,14 +115,18 @@ fn pinned_demo_end_to_end() {
             .env_remove("PROTOREG_TOKEN")
             .current_dir(t))
     };
+    // The shared types first, then the service that depends on them (its deps come from
+    // proto-examples/protoreg.yaml).
     let estate = root().join("proto-examples");
-    let (code, out, err) = reg(&[
-        "push",
-        estate.to_str().unwrap(),
-        "--subject",
-        "acme.users.v1",
-    ]);
-    assert_eq!(code, Some(0), "{out}{err}");
+    for (dir, subject) in [("common", "acme.common.v1"), ("users", "acme.users.v1")] {
+        let (code, out, err) = reg(&[
+            "push",
+            estate.join(dir).to_str().unwrap(),
+            "--subject",
+            subject,
+        ]);
+        assert_eq!(code, Some(0), "{out}{err}");
+    }
     let (code, out, err) = reg(&["pin", "acme.users.v1@1", "--lock", "v1.lock"]);
     assert_eq!(code, Some(0), "{out}{err}");
     let lock1 = t.join("v1.lock");
@@ -183,22 +187,23 @@ fn pinned_demo_end_to_end() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("acme.users.v1.UserService"), "{out}");
 
-    // A compatible v2 that leaves the service's contract as built (another service of the
-    // estate changed): the server starts cleanly on it; a client pinned to @1 talks to it with
-    // a warning.
+    // A compatible v2 that leaves the service's contract as built (a file the binary does
+    // not use was added to the module): the server starts cleanly on it; a client pinned to
+    // @1 talks to it with a warning.
     let compatible = t.join("compatible");
-    copy_dir(&estate, &compatible);
-    let orders = compatible.join("acme/orders/v1/orders.proto");
-    let text = std::fs::read_to_string(&orders).unwrap().replace(
-        "  optional string coupon_code = 7;",
-        "  optional string coupon_code = 7;\n  string note = 8;",
-    );
-    std::fs::write(&orders, text).unwrap();
+    copy_dir(&estate.join("users"), &compatible);
+    std::fs::write(
+        compatible.join("acme/users/v1/admin.proto"),
+        "syntax = \"proto3\";\npackage acme.users.v1;\nmessage AuditEntry {\n  string user_id = 1;\n}\n",
+    )
+    .unwrap();
     let (code, out, err) = reg(&[
         "push",
         compatible.to_str().unwrap(),
         "--subject",
         "acme.users.v1",
+        "--dep",
+        "acme.common.v1",
     ]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("@2 created"), "{out}");
@@ -234,7 +239,9 @@ fn pinned_demo_end_to_end() {
             "push",
             compatible.to_str().unwrap(),
             "--subject",
-            "acme.users.v1"
+            "acme.users.v1",
+            "--dep",
+            "acme.common.v1"
         ])
         .0,
         Some(0)
@@ -271,7 +278,7 @@ fn pinned_demo_end_to_end() {
     std::fs::copy(t.join("v2.lock"), &lock_in_proj).unwrap();
     std::fs::write(
         t.join("protoreg.yaml"),
-        format!("registry: {url}\nsubjects:\n  - subject: acme.users.v1\n    dir: compatible\n    lock: compatible/protoreg.lock\n"),
+        format!("registry: {url}\nsubjects:\n  - subject: acme.users.v1\n    dir: compatible\n    lock: compatible/protoreg.lock\n    deps: [acme.common.v1]\n"),
     )
     .unwrap();
     let (code, out, err) = reg(&["check", "--config", "protoreg.yaml"]);

@@ -587,3 +587,175 @@ fn postgres_upgrade_from_schema_1() {
             .await;
     });
 }
+
+fn protoreg(cwd: &std::path::Path, cache: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let o = std::process::Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("PROTOREG_CACHE_DIR", cache)
+        .env_remove("PROTOREG_REGISTRY")
+        .env_remove("PROTOREG_TOKEN")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), text)
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+fn names_in(path: &std::path::Path) -> Vec<String> {
+    descriptor_names(&std::fs::read(path).unwrap())
+}
+
+/// A service team's directory imports the platform's subject through protoreg.yaml's deps:
+/// push sends them, `dep update` locks them, `build`/`breaking` resolve them through the
+/// cache (offline once fetched), buf.yaml `deps:` map to subjects, `pull --with-deps`.
+#[test]
+fn client_dependencies_lock_cache_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cache = t.join("cache");
+    let mut server = Server::start(&tmpdb(t), &[], &[]);
+    let base = server.base.clone();
+    let estate =
+        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto-examples"));
+    let common_dir = t.join("platform/common");
+    copy_dir(&estate.join("common"), &common_dir);
+    let svc = t.join("svc");
+    copy_dir(&estate.join("users"), &svc.join("users"));
+    std::fs::write(
+        svc.join("protoreg.yaml"),
+        format!("registry: {base}\nsubjects:\n  - subject: acme.users.v1\n    dir: users\n    deps: [acme.common.v1]\n"),
+    )
+    .unwrap();
+    let reg = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--registry", base.as_str()]);
+        protoreg(t, &cache, &all)
+    };
+    let (ok, out) = reg(&[
+        "push",
+        common_dir.to_str().unwrap(),
+        "--subject",
+        "acme.common.v1",
+    ]);
+    assert!(ok, "{out}");
+    // The service's push takes its deps from protoreg.yaml.
+    let (ok, out) = protoreg(
+        &svc,
+        &cache,
+        &["push", "users", "--subject", "acme.users.v1"],
+    );
+    assert!(ok && out.contains("acme.users.v1@1 created"), "{out}");
+    let v = get(&base, "/v1/subjects/acme.users.v1/versions/1").json();
+    assert_eq!(v["deps"][0]["subject"], "acme.common.v1");
+
+    let (ok, out) = protoreg(&svc, &cache, &["dep", "update"]);
+    assert!(ok, "{out}");
+    let lock = std::fs::read_to_string(svc.join("protoreg.deps.lock")).unwrap();
+    assert!(
+        lock.contains("acme.common.v1") && lock.contains("version: 1"),
+        "{lock}"
+    );
+
+    // The platform moves on; the service builds against what it locked.
+    let money = common_dir.join("acme/common/v1/money.proto");
+    let text =
+        std::fs::read_to_string(&money).unwrap() + "\nmessage Discount {\n  string code = 1;\n}\n";
+    std::fs::write(&money, text).unwrap();
+    let (ok, out) = reg(&[
+        "push",
+        common_dir.to_str().unwrap(),
+        "--subject",
+        "acme.common.v1",
+    ]);
+    assert!(ok && out.contains("@2 created"), "{out}");
+    let out_file = t.join("users.binpb");
+    let (ok, out) = protoreg(
+        &svc,
+        &cache,
+        &["build", "users", "-o", out_file.to_str().unwrap()],
+    );
+    assert!(ok, "{out}");
+    let set = prost_types::FileDescriptorSet::decode(std::fs::read(&out_file).unwrap().as_slice())
+        .unwrap();
+    let money_fd = set
+        .file
+        .iter()
+        .find(|f| f.name() == "acme/common/v1/money.proto")
+        .expect("dep file in the set");
+    assert!(
+        !money_fd.message_type.iter().any(|m| m.name() == "Discount"),
+        "the locked @1, not @2"
+    );
+
+    // buf.yaml `deps:` map to subjects (here through protoreg.yaml's buf_deps).
+    let bufsvc = t.join("bufsvc");
+    copy_dir(&estate.join("users"), &bufsvc.join("users"));
+    std::fs::write(
+        bufsvc.join("users/buf.yaml"),
+        "version: v2\ndeps:\n  - buf.build/acme/common\n",
+    )
+    .unwrap();
+    std::fs::write(
+        bufsvc.join("protoreg.yaml"),
+        format!("registry: {base}\nbuf_deps:\n  buf.build/acme/common: acme.common.v1\nsubjects:\n  - subject: acme.users.v1\n    dir: users\n"),
+    )
+    .unwrap();
+    let (ok, out) = protoreg(&bufsvc, &cache, &["build", "users"]);
+    assert!(ok, "{out}");
+
+    // pull --with-deps writes the dependencies' files too.
+    let pulled = t.join("pulled");
+    let (ok, out) = reg(&[
+        "pull",
+        "acme.users.v1@1",
+        "-o",
+        pulled.to_str().unwrap(),
+        "--with-deps",
+    ]);
+    assert!(ok, "{out}");
+    assert!(pulled.join("acme/users/v1/users.proto").is_file());
+    assert!(pulled.join("acme/common/v1/money.proto").is_file());
+    let (ok, _) = reg(&[
+        "pull",
+        "acme.users.v1@1",
+        "-o",
+        t.join("own").to_str().unwrap(),
+    ]);
+    assert!(
+        ok && !t.join("own/acme/common").exists(),
+        "own files only by default"
+    );
+
+    // Registry gone: locked and cached, the build and the breaking check still work.
+    server.kill9();
+    let (ok, out) = protoreg(
+        &svc,
+        &cache,
+        &["build", "users", "-o", out_file.to_str().unwrap()],
+    );
+    assert!(ok, "offline build: {out}");
+    assert!(names_in(&out_file).contains(&"acme/common/v1/money.proto".to_string()));
+    let (ok, out) = protoreg(&svc, &cache, &["breaking", "users", "--against", "users"]);
+    assert!(ok, "offline breaking: {out}");
+    // Without the cache it says what is missing.
+    let empty = t.join("empty-cache");
+    let (ok, out) = protoreg(&svc, &empty, &["build", "users"]);
+    assert!(!ok && out.contains("acme.common.v1"), "{out}");
+}

@@ -29,6 +29,8 @@ pub struct BufConfig {
     /// Paths excluded from the build, relative to the config's directory.
     pub excludes: Vec<String>,
     pub breaking: BreakingConfig,
+    /// `deps:`: module references (`buf.build/acme/common[:ref]`) the module imports from.
+    pub deps: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -77,6 +79,8 @@ struct RawConfig {
     modules: Vec<RawModule>,
     #[serde(default)]
     breaking: Option<RawBreaking>,
+    #[serde(default)]
+    deps: Vec<String>,
 }
 
 impl BufConfig {
@@ -97,6 +101,7 @@ impl BufConfig {
                 build: None,
                 modules: Vec::new(),
                 breaking: None,
+                deps: Vec::new(),
             }
         } else {
             serde_yaml_ng::from_str(text).map_err(|e| {
@@ -162,6 +167,7 @@ impl BufConfig {
             version,
             roots,
             excludes,
+            deps: raw.deps,
         })
     }
 }

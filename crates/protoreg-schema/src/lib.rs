@@ -335,10 +335,21 @@ impl Input {
 
     /// Reads and compiles the input. `includes` add `-I` import paths.
     pub fn load(&self, includes: &[PathBuf]) -> Result<Loaded, SchemaError> {
+        self.load_with(includes, &BTreeMap::new())
+    }
+
+    /// Reads and compiles the input; imports that are not in it resolve against `imports`
+    /// (dependencies' files by import path), then `includes`.
+    pub fn load_with(
+        &self,
+        includes: &[PathBuf],
+        imports: &BTreeMap<String, SourceFile>,
+    ) -> Result<Loaded, SchemaError> {
         match self {
             Input::Dir(dir) => {
                 let mut set = SourceSet::from_dir(dir, &dir.to_string_lossy())?;
                 set.includes = includes.to_vec();
+                set.imports = imports.clone();
                 if set.files.is_empty() {
                     return Err(SchemaError::Input {
                         path: dir.display().to_string(),
@@ -351,7 +362,8 @@ impl Input {
                 })
             }
             Input::File(file) => {
-                let set = SourceSet::from_files(std::slice::from_ref(file), includes)?;
+                let mut set = SourceSet::from_files(std::slice::from_ref(file), includes)?;
+                set.imports = imports.clone();
                 Ok(Loaded {
                     image: set.compile()?,
                     config: None,
@@ -364,6 +376,7 @@ impl Input {
             Input::Git(git) => {
                 let mut set = git.load(&git.dir.to_string_lossy())?;
                 set.includes = includes.to_vec();
+                set.imports = imports.clone();
                 if set.files.is_empty() {
                     return Err(SchemaError::Input {
                         path: format!("{}@{}", git.dir.display(), git.rev),

@@ -43,6 +43,8 @@ enum Command {
     Check(crate::registry_cmds::CheckArgs),
     /// Pin a service's contract to a registered version (writes protoreg.lock).
     Pin(crate::registry_cmds::PinArgs),
+    /// Dependencies of the subjects in protoreg.yaml (`dep update` writes protoreg.deps.lock).
+    Dep(crate::registry_cmds::DepArgs),
 }
 
 #[derive(clap::Args)]
@@ -116,6 +118,9 @@ struct BuildArgs {
     /// by default.
     #[arg(long, hide = true, conflicts_with = "exclude_source_info")]
     include_source_info: bool,
+    /// Where dependencies named in protoreg.yaml are fetched from.
+    #[command(flatten)]
+    registry: crate::registry_cmds::RegistryArgs,
 }
 
 /// Exit statuses, as buf: 0 clean, 1 usage or compile error, 100 findings.
@@ -136,6 +141,7 @@ pub fn main() -> ExitCode {
         Command::Diff(a) => crate::registry_cmds::diff(a),
         Command::Check(a) => crate::registry_cmds::check(a),
         Command::Pin(a) => crate::registry_cmds::pin(a),
+        Command::Dep(a) => crate::registry_cmds::dep(a),
     };
     match result {
         Ok(code) => code,
@@ -168,7 +174,9 @@ fn is_terminal() -> bool {
 
 fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
     let image = if a.inputs.len() == 1 {
-        Input::parse(&a.inputs[0])?.load(&a.include)?.image
+        let input = Input::parse(&a.inputs[0])?;
+        let imports = input_imports(&input, &a.registry)?;
+        input.load_with(&a.include, &imports)?.image
     } else {
         let files: Vec<PathBuf> = a.inputs.iter().map(PathBuf::from).collect();
         protoreg_schema::SourceSet::from_files(&files, &a.include)?.compile()?
@@ -195,6 +203,24 @@ fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The dependency files of a directory input that a protoreg.yaml entry holds.
+fn input_imports(
+    input: &Input,
+    registry: &crate::registry_cmds::RegistryArgs,
+) -> anyhow::Result<std::collections::BTreeMap<String, protoreg_schema::SourceFile>> {
+    match input {
+        Input::Dir(dir) => crate::registry_cmds::imports_for(dir, registry),
+        Input::Git(git) => crate::registry_cmds::imports_for(&git.dir, registry),
+        Input::File(f) => match f.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => {
+                crate::registry_cmds::imports_for(dir, registry)
+            }
+            _ => crate::registry_cmds::imports_for(std::path::Path::new("."), registry),
+        },
+        Input::DescriptorSet(_) => Ok(Default::default()),
+    }
+}
+
 fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
     let against_spec = match (&a.against, &a.against_git) {
         (Some(s), _) => s.clone(),
@@ -213,11 +239,17 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
             }
             let input =
                 Input::parse(&against_spec).with_context(|| format!("--against {against_spec}"))?;
+            let imports = input_imports(&input, &a.registry)?;
             input
-                .load(&a.include)
+                .load_with(&a.include, &imports)
                 .with_context(|| format!("--against {against_spec}"))
         });
-        let cur = Input::parse(&a.input).and_then(|i| i.load(&a.include));
+        let cur = Input::parse(&a.input)
+            .map_err(anyhow::Error::from)
+            .and_then(|i| {
+                let imports = input_imports(&i, &a.registry)?;
+                Ok(i.load_with(&a.include, &imports)?)
+            });
         let prev = prev
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("loading --against failed")));

@@ -3,6 +3,7 @@
 
 mod cli;
 mod client;
+mod project;
 mod registry_cmds;
 
 fn main() -> std::process::ExitCode {

@@ -8,31 +8,58 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use protoreg_check::{Finding, RULES, Span};
-use protoreg_schema::{Image, OutputFormat, SourceSet, check_relative};
+use protoreg_schema::{Image, OutputFormat, SourceSet};
 use serde_json::{Value, json};
 
 use crate::cli::EXIT_FINDINGS;
 use crate::client::{Registry, subject_ref};
+use crate::project::{DepsLock, Project, Resolver};
 
 /// Where the registry is and how to authenticate.
 #[derive(clap::Args, Clone)]
 pub struct RegistryArgs {
-    /// Registry base URL.
-    #[arg(
-        long,
-        env = "PROTOREG_REGISTRY",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub registry: String,
+    /// Registry base URL (default: protoreg.yaml's `registry`, else http://127.0.0.1:8080).
+    #[arg(long, env = "PROTOREG_REGISTRY")]
+    pub registry: Option<String>,
     /// Bearer token.
     #[arg(long, env = "PROTOREG_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }
 
+/// The registry used when neither a flag, the environment nor protoreg.yaml names one.
+pub const DEFAULT_REGISTRY: &str = "http://127.0.0.1:8080";
+
 impl RegistryArgs {
     pub fn client(&self) -> Registry {
-        Registry::new(&self.registry, self.token.clone(), Duration::from_secs(120))
+        self.client_for(None)
     }
+
+    /// The registry named by the flag or environment, else by the project file.
+    pub fn client_for(&self, project: Option<&Project>) -> Registry {
+        let base = self
+            .registry
+            .clone()
+            .or_else(|| project.and_then(|p| p.config.registry.clone()))
+            .unwrap_or_else(|| DEFAULT_REGISTRY.to_string());
+        Registry::new(&base, self.token.clone(), Duration::from_secs(120))
+    }
+}
+
+/// The files a local directory's imports resolve against: the dependencies of the
+/// `protoreg.yaml` entry that holds it (none when there is no such entry).
+pub fn imports_for(
+    dir: &Path,
+    registry: &RegistryArgs,
+) -> anyhow::Result<BTreeMap<String, protoreg_schema::SourceFile>> {
+    let Some((project, entry)) = Project::find_for(dir)? else {
+        return Ok(BTreeMap::new());
+    };
+    if project.deps_of(&entry)?.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let client = registry.client_for(Some(&project));
+    let resolver = Resolver::new(&project, Some(&client), true)?;
+    Ok(resolver.resolve(&entry)?.imports)
 }
 
 #[derive(clap::Args)]
@@ -195,6 +222,10 @@ pub struct PushArgs {
     /// Only check (dry run): print whether the push would be accepted.
     #[arg(long)]
     dry_run: bool,
+    /// A dependency, `SUBJECT@N` or `SUBJECT[@latest]` (repeatable). Default: the `deps:`
+    /// of the protoreg.yaml entry that holds DIR.
+    #[arg(long = "dep")]
+    deps: Vec<String>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -208,17 +239,24 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 pub fn push(a: PushArgs) -> anyhow::Result<ExitCode> {
     let (files, _) = module_files(&a.dir)?;
     let labels: BTreeMap<String, String> = a.labels.into_iter().collect();
-    let client = a.registry.client();
+    let project = Project::find_for(&a.dir)?;
+    let deps = match &project {
+        _ if !a.deps.is_empty() => a.deps.clone(),
+        Some((p, entry)) if entry.subject == a.subject => p.deps_of(entry)?,
+        _ => Vec::new(),
+    };
+    let client = a.registry.client_for(project.as_ref().map(|(p, _)| p));
     let path = if a.dry_run { "check" } else { "versions" };
-    let reply = client.post(
+    let reply = client.post_gzip(
         &format!("/v1/subjects/{}/{path}", a.subject),
-        &json!({"files": files, "labels": labels}),
+        &json!({"files": files, "labels": labels, "deps": deps}),
     )?;
     let body = reply.json().unwrap_or(Value::Null);
     let prefix = a.dir.to_string_lossy().to_string();
     match reply.status {
         200 | 201 if a.dry_run => {
             let findings = body["findings"].as_array().cloned().unwrap_or_default();
+            print_broken_dependents(&body);
             if findings.is_empty() {
                 println!("compatible with {}", a.subject);
                 Ok(ExitCode::SUCCESS)
@@ -234,6 +272,7 @@ pub fn push(a: PushArgs) -> anyhow::Result<ExitCode> {
                 body["version"],
                 body["digest"].as_str().unwrap_or_default()
             );
+            print_broken_dependents(&body);
             Ok(ExitCode::SUCCESS)
         }
         200 => {
@@ -261,6 +300,32 @@ pub fn push(a: PushArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Dependents that would no longer compile against a pushed (or checked) version.
+fn print_broken_dependents(body: &Value) {
+    for b in body["dependents"]["broken"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        eprintln!(
+            "warning: {}@{} depends on this subject and would no longer compile:",
+            b["subject"].as_str().unwrap_or_default(),
+            b["version"]
+        );
+        for d in b["diagnostics"].as_array().into_iter().flatten() {
+            match d["path"].as_str() {
+                Some(p) => eprintln!(
+                    "  {p}:{}:{}: {}",
+                    d["line"],
+                    d["column"],
+                    d["message"].as_str().unwrap_or_default()
+                ),
+                None => eprintln!("  {}", d["message"].as_str().unwrap_or_default()),
+            }
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub struct PullArgs {
     /// SUBJECT[@VERSION] (default: latest).
@@ -268,33 +333,66 @@ pub struct PullArgs {
     /// Directory to write the files into.
     #[arg(short, long)]
     output: PathBuf,
+    /// Also write the files of its dependencies (transitively).
+    #[arg(long)]
+    with_deps: bool,
     #[command(flatten)]
     registry: RegistryArgs,
 }
 
 pub fn pull(a: PullArgs) -> anyhow::Result<ExitCode> {
     let (subject, version) = subject_ref(&a.reference);
-    let v = a
-        .registry
-        .client()
-        .get_json(&format!("/v1/subjects/{subject}/versions/{version}"))?;
-    let files = v["files"].as_object().context("version without files")?;
-    for (path, text) in files {
-        check_relative(path)
-            .map_err(|m| anyhow::anyhow!("registry sent a bad path {path:?}: {m}"))?;
+    let client = a.registry.client();
+    let v = crate::project::version_from_json(
+        &client.get_json(&format!("/v1/subjects/{subject}/versions/{version}"))?,
+    )?;
+    let mut files = v.files.clone();
+    if a.with_deps {
+        let mut queue: std::collections::VecDeque<protoreg_store::DepRef> = v.deps.clone().into();
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(d) = queue.pop_front() {
+            if !seen.insert((d.subject.clone(), d.version)) {
+                continue;
+            }
+            let dep = crate::project::version_from_json(&client.get_json(&format!(
+                "/v1/subjects/{}/versions/{}",
+                d.subject, d.version
+            ))?)?;
+            for (path, text) in dep.files {
+                match files.get(&path) {
+                    Some(t) if *t != text => bail!(
+                        "{path} is in {subject}@{} and in {}@{} with different content",
+                        v.version,
+                        d.subject,
+                        d.version
+                    ),
+                    _ => {
+                        files.insert(path, text);
+                    }
+                }
+            }
+            queue.extend(dep.deps);
+        }
+    }
+    for (path, text) in &files {
         let dest = a.output.join(path);
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)?;
         }
         let tmp = dest.with_extension("proto.tmp");
-        std::fs::write(&tmp, text.as_str().unwrap_or_default())?;
+        std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, &dest)?;
     }
     println!(
-        "{subject}@{} -> {} ({} files)",
-        v["version"],
+        "{subject}@{} -> {} ({} files{})",
+        v.version,
         a.output.display(),
-        files.len()
+        files.len(),
+        if a.with_deps {
+            ", dependencies included"
+        } else {
+            ""
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -306,8 +404,8 @@ pub struct SubjectsArgs {
 }
 
 pub fn subjects(a: SubjectsArgs) -> anyhow::Result<ExitCode> {
-    let list = a.registry.client().get_json("/v1/subjects")?;
-    for s in list.as_array().into_iter().flatten() {
+    let list = a.registry.client().get_all("/v1/subjects")?;
+    for s in &list {
         println!(
             "{}\tlatest {}\t{} versions",
             s["name"].as_str().unwrap_or_default(),
@@ -329,8 +427,8 @@ pub fn log(a: LogArgs) -> anyhow::Result<ExitCode> {
     let list = a
         .registry
         .client()
-        .get_json(&format!("/v1/subjects/{}/versions", a.subject))?;
-    for v in list.as_array().into_iter().flatten().rev() {
+        .get_all(&format!("/v1/subjects/{}/versions", a.subject))?;
+    for v in list.iter().rev() {
         let labels: Vec<String> = v["labels"]
             .as_object()
             .into_iter()
@@ -426,24 +524,6 @@ pub fn registry_image(spec: &str, registry: &RegistryArgs) -> anyhow::Result<Ima
     Ok(image)
 }
 
-/// `protoreg.yaml`: which directory is which subject, and where the registry is.
-#[derive(serde::Deserialize)]
-struct ProjectConfig {
-    #[serde(default)]
-    registry: Option<String>,
-    subjects: Vec<SubjectDir>,
-}
-
-#[derive(serde::Deserialize)]
-struct SubjectDir {
-    subject: String,
-    dir: PathBuf,
-    /// A service's `protoreg.lock` pinned to this subject: a change of the directory that is
-    /// not the pinned content fails the check (the service would drift from its pin).
-    #[serde(default)]
-    lock: Option<PathBuf>,
-}
-
 #[derive(clap::Args)]
 pub struct CheckArgs {
     /// The project file.
@@ -459,25 +539,20 @@ pub struct CheckArgs {
 /// Pre-commit check: every configured directory against its subject in the registry, or
 /// against git HEAD when the registry cannot be reached.
 pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&a.config)
-        .with_context(|| format!("reading {}", a.config.display()))?;
-    let cfg: ProjectConfig = serde_yaml_ng::from_str(&text)
-        .with_context(|| format!("{}: invalid", a.config.display()))?;
+    let project = Project::load(&a.config)?;
     let base = a
         .registry
-        .or(cfg.registry)
-        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        .clone()
+        .or(project.config.registry.clone())
+        .unwrap_or_else(|| DEFAULT_REGISTRY.into());
     let client = Registry::new(&base, a.token, Duration::from_secs(20));
-    let root = a
-        .config
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let root = project.root.clone();
     let mut failed = false;
-    for s in &cfg.subjects {
+    for s in &project.config.subjects {
         let dir = root.join(&s.dir);
         let (files, set) = module_files(&dir)?;
         let prefix = dir.to_string_lossy().to_string();
+        let deps = project.deps_of(s)?;
         if let Some(lock) = &s.lock {
             let lock_path = root.join(lock);
             let pinned = protoreg_schema::Lock::read(&lock_path)?;
@@ -493,13 +568,28 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        match client.post(
+        // Locked versions of the dependencies, so that the check sees what a build sees.
+        let locked: Vec<String> = match DepsLock::read(&project.lock_path())? {
+            Some(lock) => deps
+                .iter()
+                .map(|d| {
+                    let (subject, n) = protoreg_server::deps::parse_spec(d)?;
+                    Ok(match lock.deps.iter().find(|l| l.subject == subject) {
+                        Some(l) if n.is_none() => format!("{subject}@{}", l.version),
+                        _ => d.clone(),
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
+            None => deps.clone(),
+        };
+        match client.post_gzip(
             &format!("/v1/subjects/{}/check", s.subject),
-            &json!({"files": files}),
+            &json!({"files": files, "deps": locked}),
         ) {
             Ok(reply) if reply.status == 200 => {
                 let body = reply.json()?;
                 let findings = body["findings"].as_array().cloned().unwrap_or_default();
+                print_broken_dependents(&body);
                 if findings.is_empty() {
                     println!("ok: {} is compatible with {} in {base}", prefix, s.subject);
                 } else {
@@ -510,7 +600,9 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
                 // Not yet registered: say so, so a drift is caught before commit.
                 let latest = client.get(&format!("/v1/subjects/{}/versions/latest", s.subject))?;
                 if latest.status == 200 {
-                    let digest = protoreg_server::domain::digest(&files);
+                    let deps: Vec<protoreg_store::DepRef> =
+                        serde_json::from_value(body["deps"].clone()).unwrap_or_default();
+                    let digest = protoreg_store::version_digest(&files, &deps);
                     if latest.json()?["digest"].as_str() != Some(digest.as_str()) {
                         println!(
                             "note: {prefix} differs from the latest registered {}; push it after merge",
@@ -528,16 +620,25 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
                 eprintln!(
                     "registry unreachable ({e:#}); checking {prefix} against git HEAD instead"
                 );
-                let current = set.compile()?;
+                // Offline: dependencies from the lock and the cache.
+                let imports = Resolver::new(&project, None, true)?.resolve(s)?.imports;
+                let mut current = set.clone();
+                current.imports = imports.clone();
+                let current = current.compile()?;
                 let git = protoreg_schema::GitRef {
                     dir: dir.clone(),
                     rev: "HEAD".into(),
                 };
-                let previous = git.load(&prefix)?.compile()?;
+                let mut previous = git.load(&prefix)?;
+                previous.imports = imports;
+                let previous = previous.compile()?;
                 let findings = protoreg_check::check(
                     &current,
                     &previous,
-                    &protoreg_check::Options::default(),
+                    &protoreg_check::Options {
+                        exclude_imports: true,
+                        ..Default::default()
+                    },
                 )?;
                 if !findings.is_empty() {
                     failed = true;
@@ -553,6 +654,68 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[derive(clap::Args)]
+pub struct DepArgs {
+    #[command(subcommand)]
+    command: DepCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum DepCommand {
+    /// Resolve every subject's dependencies in the registry now and write
+    /// protoreg.deps.lock (versions and digests), fetching them into the cache.
+    Update(DepUpdateArgs),
+}
+
+#[derive(clap::Args)]
+struct DepUpdateArgs {
+    /// The project file.
+    #[arg(long, default_value = "protoreg.yaml")]
+    config: PathBuf,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub fn dep(a: DepArgs) -> anyhow::Result<ExitCode> {
+    match a.command {
+        DepCommand::Update(u) => {
+            let project = Project::load(&u.config)?;
+            let client = u.registry.client_for(Some(&project));
+            let resolver = Resolver::new(&project, Some(&client), false)?;
+            let mut all = std::collections::BTreeSet::new();
+            for entry in &project.config.subjects {
+                let resolved = resolver.resolve(entry)?;
+                all.extend(resolved.registry_versions);
+            }
+            let lock = DepsLock {
+                version: 1,
+                deps: all.into_iter().collect(),
+            };
+            // One version per subject: two that resolve one subject differently conflict.
+            for w in lock.deps.windows(2) {
+                if w[0].subject == w[1].subject {
+                    bail!(
+                        "{} is needed at versions {} and {}; pin one version in protoreg.yaml",
+                        w[0].subject,
+                        w[0].version,
+                        w[1].version
+                    );
+                }
+            }
+            lock.write(&project.lock_path())?;
+            for d in &lock.deps {
+                println!("{}@{} {}", d.subject, d.version, d.digest);
+            }
+            println!(
+                "wrote {} ({} dependencies)",
+                project.lock_path().display(),
+                lock.deps.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 #[derive(clap::Args)]
