@@ -759,3 +759,99 @@ fn client_dependencies_lock_cache_offline() {
     let (ok, out) = protoreg(&svc, &empty, &["build", "users"]);
     assert!(!ok && out.contains("acme.common.v1"), "{out}");
 }
+
+/// A TCP proxy in front of PostgreSQL that a test can cut, to take the database away
+/// from a running server.
+struct Proxy {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: &str) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stop2, conns2, target) = (stop.clone(), conns.clone(), target.to_string());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = std::net::TcpStream::connect(&target) else {
+                            continue;
+                        };
+                        let mut list = conns2.lock().unwrap();
+                        list.push(client.try_clone().unwrap());
+                        list.push(server.try_clone().unwrap());
+                        for (mut from, mut to) in [
+                            (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                            (server, client),
+                        ] {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut from, &mut to);
+                                let _ = to.shutdown(std::net::Shutdown::Both);
+                            });
+                        }
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+        });
+        Proxy { port, stop, conns }
+    }
+
+    /// Refuses new connections and breaks every open one.
+    fn cut(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// The database goes away under a running server: 503 with Retry-After (never 500), and
+/// versions already read are still served by number from the cache.
+#[test]
+fn postgres_down_gives_503_and_cached_versions() {
+    let url = postgres_url();
+    let (prefix, rest) = url.split_once('@').unwrap();
+    let (hostport, db) = rest.split_once('/').unwrap();
+    let proxy = Proxy::start(hostport);
+    let server = Server::start(&format!("{prefix}@127.0.0.1:{}/{db}", proxy.port), &[], &[]);
+    let base = &server.base;
+    let s = subject("down");
+    let text = "syntax = \"proto3\";\npackage down.v1;\nmessage D {\n  string id = 1;\n}\n";
+    assert_eq!(
+        push(base, &s, &[("down/v1/d.proto", text)], &[]).status,
+        201
+    );
+    assert_eq!(
+        get(base, &format!("/v1/subjects/{s}/versions/1")).status,
+        200
+    );
+    proxy.cut();
+    let r = get(base, &format!("/v1/subjects/{s}/versions/1/descriptor"));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(descriptor_names(&r.body).contains(&"down/v1/d.proto".to_string()));
+    for path in [
+        "/v1/subjects".to_string(),
+        format!("/v1/subjects/{s}/versions/latest"),
+    ] {
+        let r = get(base, &path);
+        assert_eq!(
+            r.status,
+            503,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(r.headers.get("retry-after").is_some(), "{path}");
+        assert_eq!(error_code(&r), "unavailable");
+    }
+    assert_eq!(get(base, "/readyz").status, 503);
+}

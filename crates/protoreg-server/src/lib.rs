@@ -168,23 +168,28 @@ impl VersionCache {
 
 /// Decoded images of versions that pushes are checked against, by (subject, number,
 /// digest): a push to a large subject decodes the previous version once, not per push.
+/// Bounded by the size of the descriptor sets they were decoded from (a decoded image takes
+/// a few times that), oldest out first.
 #[derive(Default)]
 pub struct ImageCache {
-    entries: std::sync::Mutex<Vec<(ImageKey, Arc<protoreg_schema::Image>)>>,
+    entries: std::sync::Mutex<
+        std::collections::VecDeque<(ImageKey, usize, Arc<protoreg_schema::Image>)>,
+    >,
 }
 
 /// Subject, version number, digest.
 type ImageKey = (String, i64, String);
 
 impl ImageCache {
-    const CAPACITY: usize = 8;
+    /// Total descriptor bytes of the cached images.
+    const BUDGET: usize = 128 << 20;
 
     fn get(&self, subject: &str, n: i64, digest: &str) -> Option<Arc<protoreg_schema::Image>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .iter()
-            .find(|((s, v, d), _)| s == subject && *v == n && d == digest)
-            .map(|(_, i)| i.clone())
+            .find(|((s, v, d), _, _)| s == subject && *v == n && d == digest)
+            .map(|(_, _, i)| i.clone())
     }
 
     fn put(
@@ -192,14 +197,18 @@ impl ImageCache {
         subject: &str,
         n: i64,
         digest: &str,
+        size: usize,
         image: protoreg_schema::Image,
     ) -> Arc<protoreg_schema::Image> {
         let image = Arc::new(image);
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= Self::CAPACITY {
-            entries.remove(0);
+        if size > Self::BUDGET {
+            return image;
         }
-        entries.push(((subject.into(), n, digest.into()), image.clone()));
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        while entries.iter().map(|(_, s, _)| s).sum::<usize>() + size > Self::BUDGET {
+            entries.pop_front();
+        }
+        entries.push_back(((subject.into(), n, digest.into()), size, image.clone()));
         image
     }
 }

@@ -163,10 +163,11 @@ async fn prior_images(
             )
         })?;
         let origin = format!("{subject}@{n}");
+        let size = stored.bytes.len();
         let image = blocking(move || domain::stored_image(&stored, &origin))
             .await?
             .map_err(|e| ApiError::internal("check_failed", e.to_string()))?;
-        out.push(state.images.put(subject, n, digest, image));
+        out.push(state.images.put(subject, n, digest, size, image));
     }
     Ok(out)
 }
