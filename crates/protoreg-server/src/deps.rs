@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use protoreg_store::{DepRef, Store, StoreError, VersionMeta};
 
+use crate::api::{BrokenDependent as Broken, DiagnosticBody};
+
 /// Largest number of direct dependencies of one push.
 pub const MAX_DEPS: usize = 64;
 
@@ -171,14 +173,6 @@ pub async fn closure(
     Ok(files)
 }
 
-/// A dependent that would no longer compile against a new version.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Broken {
-    pub subject: String,
-    pub version: i64,
-    pub diagnostics: Vec<serde_json::Value>,
-}
-
 /// The effect of a new version of `subject` (its files and resolved dependencies) on the
 /// latest version of every subject that depends on it: which still compile and which do not.
 pub async fn impact(
@@ -198,7 +192,7 @@ pub async fn impact(
                 broken.push(Broken {
                     subject: t.subject.clone(),
                     version: t.version,
-                    diagnostics: vec![serde_json::json!({"message": e.to_string()})],
+                    diagnostics: vec![DiagnosticBody::message(e.to_string())],
                 });
                 continue;
             }
@@ -212,12 +206,12 @@ pub async fn impact(
             Err(crate::domain::PushError::Compile(diags)) => broken.push(Broken {
                 subject: t.subject.clone(),
                 version: t.version,
-                diagnostics: diags.iter().map(crate::domain::diagnostic_json).collect(),
+                diagnostics: diags.iter().map(DiagnosticBody::from).collect(),
             }),
             Err(crate::domain::PushError::BadRequest(m)) => broken.push(Broken {
                 subject: t.subject.clone(),
                 version: t.version,
-                diagnostics: vec![serde_json::json!({"message": m})],
+                diagnostics: vec![DiagnosticBody::message(m)],
             }),
         }
     }

@@ -126,11 +126,6 @@ pub fn compile(
     Ok(Compiled { image, descriptor })
 }
 
-/// A compile diagnostic as JSON.
-pub fn diagnostic_json(d: &protoreg_schema::Diagnostic) -> serde_json::Value {
-    serde_json::json!({"path": d.path, "line": d.line, "column": d.column, "message": d.message})
-}
-
 /// Decodes a stored version's descriptor set: its own files are targets, the rest imports.
 pub fn stored_image(d: &StoredDescriptor, origin: &str) -> Result<Image, SchemaError> {
     let mut image =
@@ -210,27 +205,8 @@ pub fn check_policy(
     Ok(findings)
 }
 
-/// buf's JSON fields for a finding.
-pub fn finding_json(f: &Finding) -> serde_json::Value {
-    let mut v = serde_json::json!({
-        "start_line": f.span.start_line,
-        "start_column": f.span.start_column,
-        "end_line": f.span.end_line,
-        "end_column": f.span.end_column,
-        "type": f.rule,
-        "message": f.message,
-    });
-    if let Some(p) = &f.path {
-        v["path"] = p.clone().into();
-    }
-    if let Some(fix) = &f.fix {
-        v["fix"] = fix.clone().into();
-    }
-    v
-}
-
 /// A unified text diff of one file between two versions.
-pub fn file_diffs(from: &Version, to: &Version) -> Vec<serde_json::Value> {
+pub fn file_diffs(from: &Version, to: &Version) -> Vec<crate::api::FileDiff> {
     let mut paths: Vec<&String> = from.files.keys().chain(to.files.keys()).collect();
     paths.sort();
     paths.dedup();
@@ -253,7 +229,11 @@ pub fn file_diffs(from: &Version, to: &Version) -> Vec<serde_json::Value> {
         .context_radius(3)
         .header(&format!("a/{p}"), &format!("b/{p}"))
         .to_string();
-        out.push(serde_json::json!({"path": p, "status": status, "diff": diff}));
+        out.push(crate::api::FileDiff {
+            path: p.clone(),
+            status: status.into(),
+            diff,
+        });
     }
     out
 }

@@ -1,6 +1,7 @@
 //! The registry HTTP server: routes, state, auth, metrics and errors. Handlers are thin: they
 //! parse, call [`domain`] and [`protoreg_store::Store`], and map [`ApiError`] to a status.
 
+pub mod api;
 pub mod deps;
 pub mod domain;
 mod error;

@@ -14,23 +14,15 @@ use axum::response::{IntoResponse, Response};
 use protoreg_check::Finding;
 use protoreg_schema::Image;
 use protoreg_store::{Config, DepRef, NewVersion, VersionMeta};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::api::{
+    CheckReply, Dep, DiagnosticBody, FindingBody, Impact, PushReply, PushRequest, VersionRef,
+};
 use crate::deps::{self, DepError};
 use crate::error::{ApiError, ApiResult};
 use crate::v1::{effective_config, subject_name};
 use crate::{AppState, domain};
-
-#[derive(Deserialize)]
-struct PushBody {
-    files: BTreeMap<String, String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    /// `subject@N` or `subject@latest`.
-    #[serde(default)]
-    deps: Vec<String>,
-}
 
 /// The request body, inflated when it came with `Content-Encoding: gzip` (at most
 /// `max_inflated` bytes once inflated).
@@ -66,8 +58,8 @@ pub(crate) fn inflate(headers: &HeaderMap, body: Bytes, max_inflated: usize) -> 
     }
 }
 
-fn parse_push(body: &[u8]) -> ApiResult<PushBody> {
-    let b: PushBody = serde_json::from_slice(body).map_err(|e| {
+fn parse_push(body: &[u8]) -> ApiResult<PushRequest> {
+    let b: PushRequest = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "body must be {{\"files\": {{\"path.proto\": \"text\"}}, \"labels\": {{}}, \"deps\": [\"subject@N\"]}}: {e}"
         ))
@@ -88,7 +80,7 @@ pub(crate) fn push_error(e: domain::PushError) -> ApiError {
     match e {
         domain::PushError::BadRequest(m) => ApiError::bad_request(m),
         domain::PushError::Compile(diags) => {
-            let details: Vec<Value> = diags.iter().map(domain::diagnostic_json).collect();
+            let details: Vec<DiagnosticBody> = diags.iter().map(DiagnosticBody::from).collect();
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "compile_error",
@@ -173,7 +165,7 @@ async fn prior_images(
 }
 
 fn incompatible(findings: &[Finding], config: &Config) -> ApiError {
-    let list: Vec<Value> = findings.iter().map(domain::finding_json).collect();
+    let list: Vec<FindingBody> = findings.iter().map(FindingBody::from).collect();
     ApiError::new(
         StatusCode::CONFLICT,
         "incompatible",
@@ -188,28 +180,35 @@ fn incompatible(findings: &[Finding], config: &Config) -> ApiError {
 }
 
 /// A push's answer: the version and what it does to the versions that depend on its subject.
-fn version_reply(v: &VersionMeta, impact: Option<Value>) -> Value {
-    let mut body =
-        json!({"subject": v.subject, "version": v.version, "digest": v.digest, "deps": v.deps});
-    if let Some(i) = impact {
-        body["dependents"] = i;
+fn version_reply(v: &VersionMeta, dependents: Option<Impact>) -> PushReply {
+    PushReply {
+        subject: v.subject.clone(),
+        version: v.version,
+        digest: v.digest.clone(),
+        deps: v.deps.iter().map(Dep::from).collect(),
+        dependents,
     }
-    body
 }
 
-async fn impact_json(
+async fn impact(
     state: &AppState,
     subject: &str,
     files: &BTreeMap<String, String>,
     deps: &[DepRef],
-) -> ApiResult<Value> {
+) -> ApiResult<Impact> {
     let (checked, broken) = deps::impact(&state.store, subject, files, deps)
         .await
         .map_err(dep_error)?;
-    Ok(json!({
-        "checked": checked.iter().map(|v| json!({"subject": v.subject, "version": v.version})).collect::<Vec<_>>(),
-        "broken": broken,
-    }))
+    Ok(Impact {
+        checked: checked
+            .iter()
+            .map(|v| VersionRef {
+                subject: v.subject.clone(),
+                version: v.version,
+            })
+            .collect(),
+        broken,
+    })
 }
 
 /// Pushes on one subject retry this often when they lose a race with another push.
@@ -291,7 +290,7 @@ pub(crate) async fn push(
         match state.store.commit(&subject, &snap, &prepared).await {
             Ok(Some(v)) => {
                 state.metrics.push("accepted");
-                let impact = impact_json(&state, &subject, &files, &deps).await?;
+                let impact = impact(&state, &subject, &files, &deps).await?;
                 return Ok(
                     (StatusCode::CREATED, Json(version_reply(&v, Some(impact)))).into_response()
                 );
@@ -317,7 +316,7 @@ pub(crate) async fn check(
     Path(subject): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CheckReply>> {
     let subject = subject_name(&subject)?.to_string();
     let body = inflate(&headers, body, state.limits.max_inflated)?;
     let b = parse_push(&body)?;
@@ -341,11 +340,11 @@ pub(crate) async fn check(
     let findings = blocking(move || domain::check_policy(&image, &against, &config))
         .await?
         .map_err(|e| ApiError::internal("check_failed", e))?;
-    let impact = impact_json(&state, &subject, &files, &deps).await?;
-    Ok(Json(json!({
-        "compatible": findings.is_empty(),
-        "findings": findings.iter().map(domain::finding_json).collect::<Vec<_>>(),
-        "deps": deps,
-        "dependents": impact,
-    })))
+    let dependents = impact(&state, &subject, &files, &deps).await?;
+    Ok(Json(CheckReply {
+        compatible: findings.is_empty(),
+        findings: findings.iter().map(FindingBody::from).collect(),
+        deps: deps.iter().map(Dep::from).collect(),
+        dependents,
+    }))
 }

@@ -11,6 +11,15 @@ pub struct RouteDoc {
     pub path: &'static str,
     pub role: Option<Role>,
     pub summary: &'static str,
+    /// The request body's schema (a type of [`crate::api`]).
+    pub request: Option<&'static str>,
+    /// The success body: a schema name, `[Name]` for a list of them, or `binary`, `text`,
+    /// `object`.
+    pub response: &'static str,
+    /// The success status.
+    pub status: u16,
+    /// Query parameters (all optional but `from`/`to`).
+    pub query: &'static [&'static str],
 }
 
 /// The API, as served (used for authorization and for `/openapi.json`).
@@ -20,143 +29,260 @@ pub static ROUTES: &[RouteDoc] = &[
         path: "/healthz",
         role: None,
         summary: "Liveness",
+        request: None,
+        response: "Status",
+        status: 200,
+        query: &[],
     },
     RouteDoc {
         method: "GET",
         path: "/readyz",
         role: None,
         summary: "Readiness: the database answers",
+        request: None,
+        response: "Status",
+        status: 200,
+        query: &[],
     },
     RouteDoc {
         method: "GET",
         path: "/metrics",
         role: None,
         summary: "Prometheus metrics",
+        request: None,
+        response: "text",
+        status: 200,
+        query: &[],
     },
     RouteDoc {
         method: "GET",
         path: "/openapi.json",
         role: None,
         summary: "This API's OpenAPI 3.0 document",
+        request: None,
+        response: "object",
+        status: 200,
+        query: &[],
     },
     RouteDoc {
         method: "GET",
         path: "/v1/config",
         role: Some(Role::Read),
         summary: "The global compatibility policy",
+        request: None,
+        response: "Policy",
+        status: 200,
+        query: &[],
     },
     RouteDoc {
         method: "PUT",
         path: "/v1/config",
         role: Some(Role::Admin),
         summary: "Set the global compatibility policy",
+        request: Some("PolicyUpdate"),
+        response: "Policy",
+        status: 200,
+        query: &[],
     },
     RouteDoc {
         method: "GET",
         path: "/v1/subjects",
         role: Some(Role::Read),
         summary: "List subjects",
+        request: None,
+        response: "[SubjectSummary]",
+        status: 200,
+        query: &["page_size", "page_token"],
     },
     RouteDoc {
         method: "GET",
         path: "/v1/subjects/{subject}",
         role: Some(Role::Read),
         summary: "A subject: versions and effective policy",
+        request: None,
+        response: "Subject",
+        status: 200,
+        query: &[],
     },
     RouteDoc {
         method: "GET",
         path: "/v1/subjects/{subject}/config",
         role: Some(Role::Read),
         summary: "A subject's policy",
+        request: None,
+        response: "Policy",
+        status: 200,
+        query: &[],
     },
     RouteDoc {
         method: "PUT",
         path: "/v1/subjects/{subject}/config",
         role: Some(Role::Admin),
         summary: "Set a subject's policy",
+        request: Some("PolicyUpdate"),
+        response: "Policy",
+        status: 200,
+        query: &[],
     },
     RouteDoc {
         method: "POST",
         path: "/v1/subjects/{subject}/versions",
         role: Some(Role::Write),
         summary: "Push a version (201 new, 200 unchanged, 409 breaking, 422 compile errors)",
+        request: Some("PushRequest"),
+        response: "PushReply",
+        status: 201,
+        query: &[],
     },
     RouteDoc {
         method: "GET",
         path: "/v1/subjects/{subject}/versions",
         role: Some(Role::Read),
         summary: "List live versions",
+        request: None,
+        response: "[VersionSummary]",
+        status: 200,
+        query: &["page_size", "page_token"],
     },
     RouteDoc {
         method: "POST",
         path: "/v1/subjects/{subject}/check",
         role: Some(Role::Write),
         summary: "Dry run of a push: compatible and findings",
+        request: Some("PushRequest"),
+        response: "CheckReply",
+        status: 200,
+        query: &[],
     },
     RouteDoc {
         method: "GET",
         path: "/v1/subjects/{subject}/versions/{version}",
         role: Some(Role::Read),
         summary: "A version (number or latest): files, digest, labels",
+        request: None,
+        response: "VersionBody",
+        status: 200,
+        query: &[],
     },
     RouteDoc {
         method: "DELETE",
         path: "/v1/subjects/{subject}/versions/{version}",
         role: Some(Role::Admin),
         summary: "Soft delete; ?permanent=true deletes a soft-deleted version; 409 when live versions depend on it unless ?force=true",
+        request: None,
+        response: "DeleteReply",
+        status: 200,
+        query: &["permanent", "force"],
     },
     RouteDoc {
         method: "GET",
         path: "/v1/subjects/{subject}/versions/{version}/descriptor",
         role: Some(Role::Read),
         summary: "Binary FileDescriptorSet (ETag = digest)",
+        request: None,
+        response: "binary",
+        status: 200,
+        query: &[],
     },
     RouteDoc {
         method: "GET",
         path: "/v1/subjects/{subject}/versions/{version}/dependents",
         role: Some(Role::Read),
         summary: "Live versions of other subjects that depend on this version (paginated)",
+        request: None,
+        response: "[VersionRef]",
+        status: 200,
+        query: &["page_size", "page_token"],
     },
     RouteDoc {
         method: "GET",
         path: "/v1/subjects/{subject}/versions/{version}/files/{*path}",
         role: Some(Role::Read),
         summary: "One file's text",
+        request: None,
+        response: "text",
+        status: 200,
+        query: &[],
     },
     RouteDoc {
         method: "GET",
         path: "/v1/subjects/{subject}/diff",
         role: Some(Role::Read),
         summary: "Findings both ways and text diffs between ?from=N&to=M",
+        request: None,
+        response: "DiffReply",
+        status: 200,
+        query: &["from", "to"],
     },
     RouteDoc {
         method: "GET",
         path: "/v1/schemas/{digest}",
         role: Some(Role::Read),
         summary: "Where content with this digest is registered",
+        request: None,
+        response: "[VersionRef]",
+        status: 200,
+        query: &[],
     },
 ];
 
-pub(crate) async fn openapi() -> Json<Value> {
+/// The OpenAPI 3.1 document: paths from [`ROUTES`], schemas derived from [`crate::api`].
+pub fn openapi_document() -> Value {
+    use utoipa::OpenApi;
+    let components = serde_json::to_value(crate::api::Components::openapi())
+        .expect("the derived document serializes");
+    let schema_ref = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    let error = json!({"description": "Error", "content": {"application/json": {"schema": schema_ref("ErrorBody")}}});
     let mut paths = serde_json::Map::new();
     for r in ROUTES {
         let path = r.path.replace("{*path}", "{path}");
-        let params: Vec<Value> = path
+        let mut params: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
+        for q in r.query {
+            let schema = match *q {
+                "page_size" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+                "permanent" | "force" => json!({"type": "boolean"}),
+                _ => json!({"type": "string"}),
+            };
+            let required = matches!(*q, "from" | "to");
+            params.push(json!({"name": q, "in": "query", "required": required, "schema": schema}));
+        }
+        let content = match r.response {
+            "binary" => {
+                json!({"application/x-protobuf": {"schema": {"type": "string", "format": "binary"}}})
+            }
+            "text" => json!({"text/plain": {"schema": {"type": "string"}}}),
+            "object" => json!({"application/json": {"schema": {"type": "object"}}}),
+            list if list.starts_with('[') => {
+                json!({"application/json": {"schema": {"type": "array", "items": schema_ref(list.trim_matches(['[', ']']))}}})
+            }
+            name => json!({"application/json": {"schema": schema_ref(name)}}),
+        };
+        let ok = r.status.to_string();
+        let mut responses =
+            json!({ ok.clone(): {"description": "Success", "content": content}, "default": error });
+        if r.status == 201 {
+            responses["200"] = json!({"description": "Unchanged: the content equals the latest version", "content": {"application/json": {"schema": schema_ref(r.response)}}});
+        }
+        if r.query.first() == Some(&"page_size") {
+            responses[&ok]["headers"] = json!({
+                "X-Next-Page-Token": {"description": "The next page's page_token, when more items follow", "schema": {"type": "string"}},
+            });
+        }
         let mut op = json!({
             "summary": r.summary,
             "parameters": params,
-            "responses": {"200": {"description": "OK"}, "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+            "responses": responses,
         });
         if let Some(role) = r.role {
             op["security"] = json!([{"bearer": []}]);
             op["x-protoreg-role"] = json!(format!("{role:?}").to_lowercase());
         }
-        if matches!(r.method, "POST" | "PUT") {
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+        if let Some(req) = r.request {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema_ref(req)}}});
         }
         paths
             .entry(path)
@@ -165,14 +291,17 @@ pub(crate) async fn openapi() -> Json<Value> {
             .expect("object")
             .insert(r.method.to_lowercase(), op);
     }
-    Json(json!({
-        "openapi": "3.0.3",
+    json!({
+        "openapi": "3.1.0",
         "info": {"title": "protoreg registry", "version": env!("CARGO_PKG_VERSION")},
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-                "code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}}}
+            "schemas": components["components"]["schemas"],
         }
-    }))
+    })
+}
+
+pub(crate) async fn openapi() -> Json<Value> {
+    Json(openapi_document())
 }

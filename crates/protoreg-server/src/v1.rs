@@ -12,13 +12,17 @@ use protoreg_store::{Config, Store, Version, VersionMeta};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::{self, FindingBody, Policy, VersionRef};
 use crate::error::{ApiError, ApiResult};
 use crate::push::blocking;
 use crate::{AppState, domain};
 
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Ok(()) => Json(api::Status {
+            status: "ready".into(),
+        })
+        .into_response(),
         Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string())
             .into_response(),
     }
@@ -53,26 +57,19 @@ pub(crate) async fn effective_config(store: &Store, subject: &str) -> ApiResult<
         .unwrap_or_else(domain::default_config))
 }
 
-pub(crate) async fn get_global_config(State(state): State<AppState>) -> ApiResult<Json<Config>> {
+pub(crate) async fn get_global_config(State(state): State<AppState>) -> ApiResult<Json<Policy>> {
     Ok(Json(
         state
             .store
             .config("")
             .await?
-            .unwrap_or_else(domain::default_config),
+            .unwrap_or_else(domain::default_config)
+            .into(),
     ))
 }
 
-/// A policy update: a missing field keeps the current value.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigUpdate {
-    mode: Option<String>,
-    categories: Option<Vec<String>>,
-}
-
 fn parse_config(body: &Bytes, current: Config) -> ApiResult<Config> {
-    let u: ConfigUpdate = serde_json::from_slice(body).map_err(|e| {
+    let u: api::PolicyUpdate = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "body must be {{\"mode\": ..., \"categories\": [...]}} (either may be left out): {e}"
         ))
@@ -88,7 +85,7 @@ fn parse_config(body: &Bytes, current: Config) -> ApiResult<Config> {
 pub(crate) async fn put_global_config(
     State(state): State<AppState>,
     body: Bytes,
-) -> ApiResult<Json<Config>> {
+) -> ApiResult<Json<Policy>> {
     let current = state
         .store
         .config("")
@@ -96,27 +93,27 @@ pub(crate) async fn put_global_config(
         .unwrap_or_else(domain::default_config);
     let c = parse_config(&body, current)?;
     state.store.set_config("", &c).await?;
-    Ok(Json(c))
+    Ok(Json(c.into()))
 }
 
 pub(crate) async fn get_subject_config(
     State(state): State<AppState>,
     Path(subject): Path<String>,
-) -> ApiResult<Json<Config>> {
+) -> ApiResult<Json<Policy>> {
     let subject = subject_name(&subject)?;
-    Ok(Json(effective_config(&state.store, subject).await?))
+    Ok(Json(effective_config(&state.store, subject).await?.into()))
 }
 
 pub(crate) async fn put_subject_config(
     State(state): State<AppState>,
     Path(subject): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Config>> {
+) -> ApiResult<Json<Policy>> {
     let subject = subject_name(&subject)?;
     let current = effective_config(&state.store, subject).await?;
     let c = parse_config(&body, current)?;
     state.store.set_config(subject, &c).await?;
-    Ok(Json(c))
+    Ok(Json(c.into()))
 }
 
 /// `?page_size=&page_token=` of the listings.
@@ -194,7 +191,15 @@ pub(crate) async fn list_subjects(
     list.truncate(size as usize);
     let next = more.then(|| list.last().map(|s| s.name.clone())).flatten();
     Ok(page_response(
-        list.iter().map(|s| json!(s)).collect(),
+        list.iter()
+            .map(|s| {
+                json!(api::SubjectSummary {
+                    name: s.name.clone(),
+                    latest_version: s.latest_version,
+                    versions: s.versions,
+                })
+            })
+            .collect(),
         next,
         &uri,
     ))
@@ -226,31 +231,23 @@ fn page_versions(
 pub(crate) async fn get_subject(
     State(state): State<AppState>,
     Path(subject): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Subject>> {
     let subject = subject_name(&subject)?;
     let versions = state.store.versions(subject, false).await?;
     if versions.is_empty() && !state.store.subject_exists(subject).await? {
         return Err(ApiError::not_found(format!("no subject {subject:?}")));
     }
     let config = effective_config(&state.store, subject).await?;
-    Ok(Json(json!({
-        "name": subject,
-        "latest_version": versions.last().map(|v| v.version),
-        "versions": versions.iter().map(|v| v.version).collect::<Vec<_>>(),
-        "config": config,
-    })))
+    Ok(Json(api::Subject {
+        name: subject.to_string(),
+        latest_version: versions.last().map(|v| v.version),
+        versions: versions.iter().map(|v| v.version).collect(),
+        config: config.into(),
+    }))
 }
 
 fn version_meta(v: &VersionMeta) -> Value {
-    json!({
-        "deps": v.deps,
-        "subject": v.subject,
-        "version": v.version,
-        "digest": v.digest,
-        "labels": v.labels,
-        "created_at": rfc3339(v.created_at),
-        "deleted": v.deleted,
-    })
+    json!(api::VersionSummary::from(v))
 }
 
 pub(crate) async fn list_versions(
@@ -313,12 +310,13 @@ async fn load_version(
 pub(crate) async fn get_version(
     State(state): State<AppState>,
     Path((subject, version)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::VersionBody>> {
     let subject = subject_name(&subject)?;
     let (v, _) = load_version(&state, subject, &version).await?;
-    let mut body = version_meta(&v.meta);
-    body["files"] = json!(v.files);
-    Ok(Json(body))
+    Ok(Json(api::VersionBody {
+        summary: api::VersionSummary::from(&v.meta),
+        files: v.files.clone(),
+    }))
 }
 
 pub(crate) async fn get_descriptor(
@@ -377,34 +375,33 @@ pub(crate) async fn diff(
     State(state): State<AppState>,
     Path(subject): Path<String>,
     Query(q): Query<DiffQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::DiffReply>> {
     let subject = subject_name(&subject)?;
     let (from, _) = load_version(&state, subject, &q.from).await?;
     let (to, _) = load_version(&state, subject, &q.to).await?;
     let config = effective_config(&state.store, subject).await?;
     let (f2, t2) = (from.clone(), to.clone());
-    let result = blocking(move || -> Result<(Vec<Value>, Vec<Value>), String> {
+    type Both = (Vec<FindingBody>, Vec<FindingBody>);
+    let result = blocking(move || -> Result<Both, String> {
         let a = domain::version_image(&f2).map_err(|e| e.to_string())?;
         let b = domain::version_image(&t2).map_err(|e| e.to_string())?;
         let fwd = domain::breaking(&b, &a, &config)?;
         let back = domain::breaking(&a, &b, &config)?;
         Ok((
-            fwd.iter().map(domain::finding_json).collect(),
-            back.iter().map(domain::finding_json).collect(),
+            fwd.iter().map(FindingBody::from).collect(),
+            back.iter().map(FindingBody::from).collect(),
         ))
     })
     .await?
     .map_err(|e| ApiError::internal("check_failed", e))?;
-    Ok(Json(json!({
-        "subject": subject,
-        "from": from.meta.version,
-        "to": to.meta.version,
-        // `to` checked against `from`: what breaks consumers built on `from`.
-        "breaking": result.0,
-        // `from` checked against `to`: what a rollback from `to` to `from` would break.
-        "breaking_reverse": result.1,
-        "files": domain::file_diffs(&from, &to),
-    })))
+    Ok(Json(api::DiffReply {
+        subject: subject.to_string(),
+        from: from.meta.version,
+        to: to.meta.version,
+        breaking: result.0,
+        breaking_reverse: result.1,
+        files: domain::file_diffs(&from, &to),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -420,7 +417,7 @@ pub(crate) async fn delete_version(
     State(state): State<AppState>,
     Path((subject, version)): Path<(String, String)>,
     Query(q): Query<DeleteQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::DeleteReply>> {
     let subject = subject_name(&subject)?;
     let n = parse_version(&version)?
         .ok_or_else(|| ApiError::bad_request("delete needs a version number"))?;
@@ -436,14 +433,16 @@ pub(crate) async fn delete_version(
                     names.join(", ")
                 ),
             )
-            .details(json!({"dependents": dependents.iter().map(|(s, v)| json!({"subject": s, "version": v})).collect::<Vec<_>>()})));
+            .details(json!({"dependents": version_refs(dependents)})));
         }
     }
     state.cache.forget(subject, n);
     if state.store.delete(subject, n, q.permanent).await? {
-        return Ok(Json(
-            json!({"subject": subject, "version": n, "deleted": if q.permanent { "permanent" } else { "soft" }}),
-        ));
+        return Ok(Json(api::DeleteReply {
+            subject: subject.to_string(),
+            version: n,
+            deleted: if q.permanent { "permanent" } else { "soft" }.into(),
+        }));
     }
     let existing = state.store.version_meta(subject, Some(n), true).await?;
     Err(match (existing, q.permanent) {
@@ -470,12 +469,9 @@ pub(crate) async fn get_dependents(
     let (n, _) = state.store.version_ref(subject, n).await?.ok_or_else(|| {
         ApiError::not_found(format!("no version {version} of subject {subject:?}"))
     })?;
-    let list: Vec<Value> = state
-        .store
-        .dependents(subject, n)
-        .await?
+    let list: Vec<Value> = version_refs(state.store.dependents(subject, n).await?)
         .into_iter()
-        .map(|(s, v)| json!({"subject": s, "version": v}))
+        .map(|r| json!(r))
         .collect();
     // Ordered by subject then version: the token is the position.
     let size = page.size()? as usize;
@@ -493,19 +489,20 @@ pub(crate) async fn get_dependents(
 pub(crate) async fn find_schema(
     State(state): State<AppState>,
     Path(digest): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<VersionRef>>> {
     let found = state.store.find_digest(&digest).await?;
     if found.is_empty() {
         return Err(ApiError::not_found(format!(
             "no version has digest {digest:?}"
         )));
     }
-    Ok(Json(Value::Array(
-        found
-            .into_iter()
-            .map(|(s, v)| json!({"subject": s, "version": v}))
-            .collect(),
-    )))
+    Ok(Json(version_refs(found)))
+}
+
+fn version_refs(list: Vec<(String, i64)>) -> Vec<VersionRef> {
+    list.into_iter()
+        .map(|(subject, version)| VersionRef { subject, version })
+        .collect()
 }
 
 /// Unix milliseconds as RFC 3339 UTC.

@@ -1,0 +1,314 @@
+//! The bodies of the native `/v1` API as Rust types: handlers answer with them, and their
+//! derived schemas are `/openapi.json`'s components, so a generated client is typed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// Every error: `{"error": {"code", "message", "details"}}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+    /// For `incompatible` (409) only: the findings, as in `error.details.findings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<Vec<FindingBody>>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code (`not_found`, `incompatible`, `compile_error`, …).
+    pub code: String,
+    pub message: String,
+    /// What the code says more about (diagnostics, findings, dependents, …), or null.
+    #[schema(value_type = Object, nullable)]
+    pub details: Value,
+}
+
+/// `/healthz` and `/readyz`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Status {
+    pub status: String,
+}
+
+/// A compatibility policy: Confluent's mode and buf rule categories or ids.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Policy {
+    /// NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE.
+    pub mode: String,
+    /// buf rule categories (FILE, PACKAGE, WIRE_JSON, WIRE) or rule ids.
+    pub categories: Vec<String>,
+}
+
+/// A policy update: a field left out keeps its current value.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyUpdate {
+    pub mode: Option<String>,
+    pub categories: Option<Vec<String>>,
+}
+
+/// A subject in the listing.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SubjectSummary {
+    pub name: String,
+    pub latest_version: Option<i64>,
+    /// Number of live versions.
+    pub versions: i64,
+}
+
+/// One subject: its live versions and effective policy.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Subject {
+    pub name: String,
+    pub latest_version: Option<i64>,
+    pub versions: Vec<i64>,
+    pub config: Policy,
+}
+
+/// A version another version was built against.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Dep {
+    pub subject: String,
+    pub version: i64,
+    pub digest: String,
+}
+
+/// A version of a subject, by number.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VersionRef {
+    pub subject: String,
+    pub version: i64,
+}
+
+/// A version's metadata (listings).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VersionSummary {
+    pub subject: String,
+    pub version: i64,
+    /// sha256 of the files (and, when there are any, the resolved dependencies).
+    pub digest: String,
+    pub labels: BTreeMap<String, String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub deleted: bool,
+    pub deps: Vec<Dep>,
+}
+
+/// A version with its own files.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VersionBody {
+    #[serde(flatten)]
+    pub summary: VersionSummary,
+    /// The version's own files: import path -> text.
+    pub files: BTreeMap<String, String>,
+}
+
+/// A push (or a dry run).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PushRequest {
+    /// Import path -> text.
+    pub files: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// `subject@N` or `subject@latest`: subjects whose files the imports resolve against.
+    #[serde(default)]
+    pub deps: Vec<String>,
+}
+
+/// A compile error.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DiagnosticBody {
+    /// The file (a dependency's file as `subject@N:path`); absent when none applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+/// A dependent that would no longer compile against the new version.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BrokenDependent {
+    pub subject: String,
+    pub version: i64,
+    pub diagnostics: Vec<DiagnosticBody>,
+}
+
+/// The latest versions that depend on the subject, and those the new version breaks.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Impact {
+    pub checked: Vec<VersionRef>,
+    pub broken: Vec<BrokenDependent>,
+}
+
+/// A push's answer: 201 created, or 200 when the content equals the latest version.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PushReply {
+    pub subject: String,
+    pub version: i64,
+    pub digest: String,
+    pub deps: Vec<Dep>,
+    /// Present on 201: what the new version does to the versions that depend on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependents: Option<Impact>,
+}
+
+/// A breaking change, with buf's JSON fields.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FindingBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub start_line: u32,
+    pub start_column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+    /// The rule id.
+    #[serde(rename = "type")]
+    pub rule: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// A dry run's answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckReply {
+    pub compatible: bool,
+    pub findings: Vec<FindingBody>,
+    pub deps: Vec<Dep>,
+    pub dependents: Impact,
+}
+
+/// One file's change between two versions.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileDiff {
+    pub path: String,
+    /// added, deleted or modified.
+    pub status: String,
+    /// Unified diff.
+    pub diff: String,
+}
+
+/// Two versions compared.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DiffReply {
+    pub subject: String,
+    pub from: i64,
+    pub to: i64,
+    /// `to` checked against `from`: what breaks consumers built on `from`.
+    pub breaking: Vec<FindingBody>,
+    /// `from` checked against `to`: what a rollback from `to` to `from` would break.
+    pub breaking_reverse: Vec<FindingBody>,
+    pub files: Vec<FileDiff>,
+}
+
+/// A delete's answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeleteReply {
+    pub subject: String,
+    pub version: i64,
+    /// soft or permanent.
+    pub deleted: String,
+}
+
+/// The schema components of the API, derived from the types above.
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(
+    ErrorBody,
+    ErrorDetail,
+    Status,
+    Policy,
+    PolicyUpdate,
+    SubjectSummary,
+    Subject,
+    Dep,
+    VersionRef,
+    VersionSummary,
+    VersionBody,
+    PushRequest,
+    DiagnosticBody,
+    BrokenDependent,
+    Impact,
+    PushReply,
+    FindingBody,
+    CheckReply,
+    FileDiff,
+    DiffReply,
+    DeleteReply
+)))]
+pub struct Components;
+
+impl From<&protoreg_store::DepRef> for Dep {
+    fn from(d: &protoreg_store::DepRef) -> Self {
+        Dep {
+            subject: d.subject.clone(),
+            version: d.version,
+            digest: d.digest.clone(),
+        }
+    }
+}
+
+impl From<&protoreg_store::VersionMeta> for VersionSummary {
+    fn from(v: &protoreg_store::VersionMeta) -> Self {
+        VersionSummary {
+            subject: v.subject.clone(),
+            version: v.version,
+            digest: v.digest.clone(),
+            labels: v.labels.clone(),
+            created_at: crate::rfc3339(v.created_at),
+            deleted: v.deleted,
+            deps: v.deps.iter().map(Dep::from).collect(),
+        }
+    }
+}
+
+impl From<protoreg_store::Config> for Policy {
+    fn from(c: protoreg_store::Config) -> Self {
+        Policy {
+            mode: c.mode,
+            categories: c.categories,
+        }
+    }
+}
+
+impl From<&protoreg_check::Finding> for FindingBody {
+    fn from(f: &protoreg_check::Finding) -> Self {
+        FindingBody {
+            path: f.path.clone(),
+            start_line: f.span.start_line,
+            start_column: f.span.start_column,
+            end_line: f.span.end_line,
+            end_column: f.span.end_column,
+            rule: f.rule.to_string(),
+            message: f.message.clone(),
+            fix: f.fix.clone(),
+        }
+    }
+}
+
+impl DiagnosticBody {
+    /// A diagnostic that is not about a place in a file.
+    pub fn message(message: impl Into<String>) -> Self {
+        DiagnosticBody {
+            path: None,
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<&protoreg_schema::Diagnostic> for DiagnosticBody {
+    fn from(d: &protoreg_schema::Diagnostic) -> Self {
+        DiagnosticBody {
+            path: Some(d.path.clone()),
+            line: Some(d.line),
+            column: Some(d.column),
+            message: d.message.clone(),
+        }
+    }
+}
