@@ -14,8 +14,29 @@ pub fn bin() -> &'static str {
 }
 
 pub fn postgres_url() -> String {
-    std::env::var("PROTOREG_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    let url = std::env::var("PROTOREG_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    require_postgres(&url);
+    url
+}
+
+/// Fails (never skips) with what to do when the PostgreSQL the tests need does not answer.
+fn require_postgres(url: &str) {
+    let hostport = url
+        .split('@')
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or("127.0.0.1:5432");
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(hostport)
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(3)).is_ok());
+    assert!(
+        reachable,
+        "the PostgreSQL tests need a server at {hostport} (user postgres, trust auth, database `test`): \
+         see README \"Tests\" (Debian: apt-get install postgresql; pg_ctlcluster 15 main start; \
+         createdb -U postgres test), or point PROTOREG_TEST_POSTGRES at one"
+    );
 }
 
 /// A unique subject name per test run.
