@@ -221,6 +221,7 @@ pub(crate) async fn push(
     body: Bytes,
 ) -> ApiResult<Response> {
     let subject = subject_name(&subject)?.to_string();
+    let started = std::time::Instant::now();
     let body = inflate(&headers, body, state.limits.max_inflated)?;
     let b = parse_push(&body)?;
     drop(body);
@@ -239,12 +240,14 @@ pub(crate) async fn push(
         .await
         .map_err(dep_error)?;
     let files = Arc::new(b.files);
+    let read = started.elapsed();
     let compiled = {
         let files = files.clone();
         blocking(move || domain::compile(&files, &imports))
             .await?
             .map_err(push_error)?
     };
+    let compiled_at = started.elapsed();
     let config = effective_config(&state.store, &subject).await?;
     let image = Arc::new(compiled.image);
     let prepared = state
@@ -290,7 +293,18 @@ pub(crate) async fn push(
         match state.store.commit(&subject, &snap, &prepared).await {
             Ok(Some(v)) => {
                 state.metrics.push("accepted");
+                let committed = started.elapsed();
                 let impact = impact(&state, &subject, &files, &deps).await?;
+                tracing::info!(
+                    subject,
+                    version = v.version,
+                    files = files.len(),
+                    read_ms = read.as_millis() as u64,
+                    compile_ms = (compiled_at - read).as_millis() as u64,
+                    store_and_check_ms = (committed - compiled_at).as_millis() as u64,
+                    impact_ms = (started.elapsed() - committed).as_millis() as u64,
+                    "version created"
+                );
                 return Ok(
                     (StatusCode::CREATED, Json(version_reply(&v, Some(impact)))).into_response()
                 );

@@ -41,6 +41,31 @@ pub fn pack(content: &[u8]) -> Vec<u8> {
     out
 }
 
+/// [`pack`] of many blobs, on every core: (digest, stored bytes).
+pub fn pack_all(blobs: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || blobs.len() < 64 {
+        return blobs.into_iter().map(|(d, c)| (d, pack(&c))).collect();
+    }
+    let chunk = blobs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = blobs
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(d, c)| (d.clone(), pack(c)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("compressing does not panic"))
+            .collect()
+    })
+}
+
 /// The content of a stored blob, checked against its digest.
 pub fn unpack(digest: &str, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
     let bad = |why: &str| StoreError::Corrupt(format!("blob {digest}: {why}"));

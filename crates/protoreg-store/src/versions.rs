@@ -341,12 +341,19 @@ impl Store {
                 present.insert(r.try_get::<String, _>(0)?);
             }
         }
-        let missing: Vec<(&String, &Vec<u8>)> = blobs
+        let missing: Vec<(String, Vec<u8>)> = blobs
             .iter()
             .filter(|(d, _)| !present.contains(*d))
+            .map(|(d, c)| (d.clone(), c.clone()))
             .collect();
-        for batch in missing.chunks(BATCH / 2) {
-            let packed: Vec<Vec<u8>> = batch.iter().map(|(_, c)| content::pack(c)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        // Compressing is CPU work: off the async workers, on every core.
+        let packed = tokio::task::spawn_blocking(move || content::pack_all(missing))
+            .await
+            .map_err(corrupt)?;
+        for batch in packed.chunks(BATCH / 2) {
             let values: Vec<String> = (0..batch.len())
                 .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
                 .collect();
@@ -355,8 +362,8 @@ impl Store {
                 values.join(", ")
             );
             let mut q = sqlx::query(&sql);
-            for ((d, _), p) in batch.iter().zip(packed) {
-                q = q.bind((*d).clone()).bind(p);
+            for (d, p) in batch {
+                q = q.bind(d.clone()).bind(p.clone());
             }
             q.execute(&self.pool).await?;
         }

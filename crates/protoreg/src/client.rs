@@ -86,10 +86,16 @@ impl Registry {
     /// POST of a JSON body sent gzipped (pushes: a large module's text compresses about 5x).
     pub fn post_gzip(&self, path: &str, body: &Value) -> anyhow::Result<Reply> {
         use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        serde_json::to_writer(&mut enc, body)?;
-        enc.flush()?;
-        let bytes = enc.finish()?;
+        let enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        // Large writes into the encoder: it zero-fills its 32 KiB buffer on every call, so
+        // serde_json's many small writes straight into it cost more than compressing.
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, enc);
+        serde_json::to_writer(&mut w, body)?;
+        w.flush()?;
+        let bytes = w
+            .into_inner()
+            .map_err(|e| anyhow!("compressing the body: {}", e.error()))?
+            .finish()?;
         let req = self
             .auth(self.agent.post(&format!("{}{path}", self.base)))
             .header("Content-Type", "application/json")

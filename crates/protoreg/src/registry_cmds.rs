@@ -246,6 +246,17 @@ pub fn push(a: PushArgs) -> anyhow::Result<ExitCode> {
         _ => Vec::new(),
     };
     let client = a.registry.client_for(project.as_ref().map(|(p, _)| p));
+    if !a.dry_run
+        && deps.is_empty()
+        && let Some(n) = latest_with_digest(&client, &a.subject, &protoreg_store::digest(&files))
+    {
+        // Nothing to send: the latest version already has this content.
+        println!(
+            "{}@{n} unchanged (same content as the latest version)",
+            a.subject
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let path = if a.dry_run { "check" } else { "versions" };
     let reply = client.post_gzip(
         &format!("/v1/subjects/{}/{path}", a.subject),
@@ -298,6 +309,19 @@ pub fn push(a: PushArgs) -> anyhow::Result<ExitCode> {
             reply.error_message()
         ),
     }
+}
+
+/// The latest version of `subject` when its digest is `digest` (two small requests instead
+/// of uploading a large module again); `None` on any doubt.
+fn latest_with_digest(client: &Registry, subject: &str, digest: &str) -> Option<i64> {
+    let latest =
+        client.get_json(&format!("/v1/subjects/{subject}")).ok()?["latest_version"].as_i64()?;
+    let found = client.get_json(&format!("/v1/schemas/{digest}")).ok()?;
+    found
+        .as_array()?
+        .iter()
+        .any(|v| v["subject"] == subject && v["version"] == latest)
+        .then_some(latest)
 }
 
 /// Dependents that would no longer compile against a pushed (or checked) version.
