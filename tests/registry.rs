@@ -252,7 +252,7 @@ fn sqlite_api_end_to_end() {
         "{m}"
     );
     let api = get(b, "/openapi.json").json();
-    assert_eq!(api["openapi"], "3.0.3");
+    assert_eq!(api["openapi"], "3.1.0");
     assert!(api["paths"]["/v1/subjects/{subject}/versions"]["post"].is_object());
 }
 
