@@ -26,11 +26,11 @@ import json, os, sys, time, urllib.request
 base, subject, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 files = {}
 for module in ["common", "orders", "payments", "users"]:
-    base = os.path.join("proto-examples", module)
-    for root, _, names in os.walk(base):
+    module_root = os.path.join("proto-examples", module)
+    for root, _, names in os.walk(module_root):
         for name in names:
             p = os.path.join(root, name)
-            files[os.path.relpath(p, base)] = open(p).read()
+            files[os.path.relpath(p, module_root)] = open(p).read()
 lat = []
 for i in range(n):
     body = dict(files)

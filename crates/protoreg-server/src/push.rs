@@ -252,12 +252,15 @@ pub(crate) async fn push(
     let image = Arc::new(compiled.image);
     let prepared = state
         .store
-        .prepare(NewVersion {
-            files: (*files).clone(),
-            descriptor: compiled.descriptor,
-            labels: b.labels,
-            deps: deps.clone(),
-        })
+        .prepare(
+            &subject,
+            NewVersion {
+                files: (*files).clone(),
+                descriptor: compiled.descriptor,
+                labels: b.labels,
+                deps: deps.clone(),
+            },
+        )
         .await?;
     // What the check found, and the live versions (number, digest) it was checked against.
     type Checked = (Vec<(i64, String)>, Vec<Finding>);

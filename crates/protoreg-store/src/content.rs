@@ -98,6 +98,56 @@ pub struct Entry {
     pub descriptor: Option<String>,
 }
 
+/// What a version row stores as its manifest (JSON): the digests of its chunks, or the
+/// entries that differ from a *root* (a blob listing the chunks of an earlier full
+/// manifest, in the same order) — so a version changing a few files of a large set stores
+/// a few entries, not its whole file list again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Manifest {
+    Full(Vec<String>),
+    Delta { root: String, changes: Vec<Entry> },
+}
+
+/// A delta manifest holds at most this many changed entries; past it a version gets a full
+/// manifest (whose chunks are mostly shared anyway) and becomes the next root.
+pub const MAX_DELTA: usize = 64;
+
+/// The changes of `entries` against `root` (same paths in the same order), or `None` when
+/// the paths differ or too much changed.
+pub fn delta(root: &[Entry], entries: &[Entry]) -> Option<Vec<Entry>> {
+    if root.len() != entries.len() || root.iter().zip(entries).any(|(a, b)| a.path != b.path) {
+        return None;
+    }
+    let changes: Vec<Entry> = root
+        .iter()
+        .zip(entries)
+        .filter(|(a, b)| a != b)
+        .map(|(_, b)| b.clone())
+        .collect();
+    (changes.len() <= MAX_DELTA).then_some(changes)
+}
+
+/// `root` with `changes` applied (each replaces the entry of its path).
+pub fn apply(mut root: Vec<Entry>, changes: &[Entry]) -> Result<Vec<Entry>, StoreError> {
+    let at: std::collections::HashMap<&str, usize> = root
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.path.as_str(), i))
+        .collect();
+    let mut replace = Vec::with_capacity(changes.len());
+    for c in changes {
+        let i = *at.get(c.path.as_str()).ok_or_else(|| {
+            StoreError::Corrupt(format!("manifest change for {} not in its root", c.path))
+        })?;
+        replace.push((i, c.clone()));
+    }
+    for (i, c) in replace {
+        root[i] = c;
+    }
+    Ok(root)
+}
+
 /// Entries per chunk on average, and at most.
 const CHUNK_MASK: u64 = 63;
 const CHUNK_MAX: usize = 512;
@@ -316,6 +366,40 @@ mod tests {
         assert_eq!(join_descriptor_set(parts.iter().map(|(_, f)| *f)), set);
         assert!(split_descriptor_set(&set[..set.len() - 1]).is_err());
         assert!(split_descriptor_set(&[0x12, 0x00]).is_err(), "only field 1");
+    }
+
+    #[test]
+    fn deltas_round_trip_and_fall_back_to_full() {
+        let e = |p: &str, t: &str| Entry {
+            path: p.into(),
+            text: Some(t.into()),
+            descriptor: None,
+        };
+        let root = vec![e("a", "1"), e("b", "2"), e("c", "3")];
+        let new = vec![e("a", "1"), e("b", "9"), e("c", "3")];
+        let d = delta(&root, &new).unwrap();
+        assert_eq!(d, vec![e("b", "9")]);
+        assert_eq!(apply(root.clone(), &d).unwrap(), new);
+        assert_eq!(delta(&root, &root).unwrap(), vec![]);
+        assert!(delta(&root, &new[..2]).is_none(), "a file removed: full");
+        let reordered = vec![e("b", "2"), e("a", "1"), e("c", "3")];
+        assert!(delta(&root, &reordered).is_none(), "order changed: full");
+        let many: Vec<Entry> = (0..100).map(|i| e(&i.to_string(), "x")).collect();
+        let changed: Vec<Entry> = (0..100).map(|i| e(&i.to_string(), "y")).collect();
+        assert!(delta(&many, &changed).is_none(), "too many changes: full");
+        assert!(apply(root, &[e("zz", "1")]).is_err());
+        // Both forms read back from JSON.
+        let full: Manifest = serde_json::from_str(r#"["sha256:1","sha256:2"]"#).unwrap();
+        assert_eq!(
+            full,
+            Manifest::Full(vec!["sha256:1".into(), "sha256:2".into()])
+        );
+        let m = Manifest::Delta {
+            root: "sha256:r".into(),
+            changes: d,
+        };
+        let back: Manifest = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(back, m);
     }
 
     #[test]

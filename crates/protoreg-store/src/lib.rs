@@ -369,12 +369,15 @@ mod tests {
 
     async fn push(store: &Store, s: &str, text: &str, deps: Vec<DepRef>) -> Option<VersionMeta> {
         let prepared = store
-            .prepare(NewVersion {
-                files: files(text),
-                descriptor: descriptor(text),
-                labels: BTreeMap::new(),
-                deps,
-            })
+            .prepare(
+                s,
+                NewVersion {
+                    files: files(text),
+                    descriptor: descriptor(text),
+                    labels: BTreeMap::new(),
+                    deps,
+                },
+            )
             .await
             .unwrap();
         let snap = store.snapshot(s).await.unwrap();
@@ -413,12 +416,15 @@ mod tests {
         let stale = store.snapshot("s").await.unwrap();
         push(&store, "s", "two", vec![]).await.unwrap();
         let prepared = store
-            .prepare(NewVersion {
-                files: files("three"),
-                descriptor: descriptor("three"),
-                labels: BTreeMap::new(),
-                deps: vec![],
-            })
+            .prepare(
+                "s",
+                NewVersion {
+                    files: files("three"),
+                    descriptor: descriptor("three"),
+                    labels: BTreeMap::new(),
+                    deps: vec![],
+                },
+            )
             .await
             .unwrap();
         assert_eq!(store.commit("s", &stale, &prepared).await.unwrap(), None);
@@ -469,6 +475,83 @@ mod tests {
             .try_get(0)
             .unwrap();
         assert_eq!(blobs, after, "same content, no new blobs");
+    }
+
+    /// Many files, one changed: the new row stores a delta of the previous full manifest
+    /// and reads back the same content; adding a file makes a full manifest again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn small_changes_store_deltas() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("r.db").to_string_lossy())
+            .await
+            .unwrap();
+        let version = |n: usize, changed: &str| -> NewVersion {
+            let names: Vec<String> = (0..n).map(|i| format!("pkg/f{i:04}.proto")).collect();
+            let files: BTreeMap<String, String> = names
+                .iter()
+                .map(|p| {
+                    let text = if p == changed { "changed" } else { "same" };
+                    (p.clone(), format!("// {p} {text}\n"))
+                })
+                .collect();
+            let parts: Vec<Vec<u8>> = names
+                .iter()
+                .map(|p| {
+                    let mut f = vec![0x0a, p.len() as u8];
+                    f.extend_from_slice(p.as_bytes());
+                    f.extend_from_slice(&[0x12, 1, if p == changed { b'c' } else { b's' }]);
+                    f
+                })
+                .collect();
+            NewVersion {
+                files,
+                descriptor: content::join_descriptor_set(parts.iter().map(Vec::as_slice)),
+                labels: BTreeMap::new(),
+                deps: vec![],
+            }
+        };
+        let manifest_of = |n: i64| {
+            let store = store.clone();
+            async move {
+                let r = sqlx::query(
+                    "SELECT manifest FROM versions WHERE subject = 's' AND version = $1",
+                )
+                .bind(n)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+                let text: String = r.try_get(0).unwrap();
+                serde_json::from_str::<content::Manifest>(&text).unwrap()
+            }
+        };
+        for (i, new) in [
+            version(500, ""),
+            version(500, "pkg/f0123.proto"),
+            version(501, ""),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let expected = (new.files.clone(), new.descriptor.clone());
+            let prepared = store.prepare("s", new).await.unwrap();
+            let snap = store.snapshot("s").await.unwrap();
+            store.commit("s", &snap, &prepared).await.unwrap().unwrap();
+            let n = i as i64 + 1;
+            let v = store.version("s", Some(n), false).await.unwrap().unwrap();
+            assert_eq!((v.files, v.descriptor), expected, "@{n} reads back");
+        }
+        assert!(matches!(manifest_of(1).await, content::Manifest::Full(_)));
+        match manifest_of(2).await {
+            content::Manifest::Delta { changes, .. } => {
+                assert_eq!(changes.len(), 1);
+                assert_eq!(changes[0].path, "pkg/f0123.proto");
+            }
+            m => panic!("expected a delta, got {m:?}"),
+        }
+        assert!(
+            matches!(manifest_of(3).await, content::Manifest::Full(_)),
+            "a file added"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::Row;
 
-use crate::content::{self, Entry};
+use crate::content::{self, Entry, Manifest};
 use crate::{
     DepRef, Store, StoreError, StoredDescriptor, Version, VersionMeta, corrupt, is_retryable,
     now_ms,
@@ -26,7 +26,7 @@ pub struct NewVersion {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub digest: String,
-    chunks: Vec<String>,
+    manifest: content::Manifest,
     labels: BTreeMap<String, String>,
     deps: Vec<DepRef>,
 }
@@ -277,16 +277,36 @@ impl Store {
             .bind(n)
             .fetch_one(&self.pool)
             .await?;
-        let chunks: Option<String> = row.try_get(0)?;
-        let chunks: Vec<String> = serde_json::from_str(
-            chunks
-                .as_deref()
+        let text: Option<String> = row.try_get(0)?;
+        let manifest: Manifest = serde_json::from_str(
+            text.as_deref()
                 .ok_or_else(|| StoreError::Corrupt(format!("{subject}@{n} has no manifest")))?,
         )
         .map_err(corrupt)?;
-        let blobs = self.blobs(&chunks).await?;
+        match manifest {
+            Manifest::Full(chunks) => self.chunk_entries(&chunks).await,
+            Manifest::Delta { root, changes } => {
+                let (_, entries) = self.root(&root).await?;
+                content::apply(entries, &changes)
+            }
+        }
+    }
+
+    /// The entries of a root: a blob listing chunk digests.
+    async fn root(&self, digest: &str) -> Result<(Vec<String>, Vec<Entry>), StoreError> {
+        let blob = self.blobs(&[digest.to_string()]).await?;
+        let bytes = blob
+            .get(digest)
+            .ok_or_else(|| StoreError::Corrupt(format!("missing manifest root {digest}")))?;
+        let chunks: Vec<String> = serde_json::from_slice(bytes).map_err(corrupt)?;
+        let entries = self.chunk_entries(&chunks).await?;
+        Ok((chunks, entries))
+    }
+
+    async fn chunk_entries(&self, chunks: &[String]) -> Result<Vec<Entry>, StoreError> {
+        let blobs = self.blobs(chunks).await?;
         let mut out = Vec::new();
-        for c in &chunks {
+        for c in chunks {
             let bytes = blobs
                 .get(c)
                 .ok_or_else(|| StoreError::Corrupt(format!("missing manifest chunk {c}")))?;
@@ -294,6 +314,33 @@ impl Store {
             out.extend(part);
         }
         Ok(out)
+    }
+
+    /// The root a new version of `subject` can be a delta of: the latest live version's
+    /// root, or its full manifest made a root. `None` when the subject has no version.
+    async fn base_root(
+        &self,
+        subject: &str,
+    ) -> Result<Option<(String, Vec<u8>, Vec<Entry>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT manifest FROM versions WHERE subject = $1 AND deleted = 0 AND manifest IS NOT NULL ORDER BY version DESC LIMIT 1",
+        )
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let text: String = row.try_get(0)?;
+        let (chunks, entries) = match serde_json::from_str(&text).map_err(corrupt)? {
+            Manifest::Full(chunks) => {
+                let entries = self.chunk_entries(&chunks).await?;
+                (chunks, entries)
+            }
+            Manifest::Delta { root, .. } => self.root(&root).await?,
+        };
+        let bytes = serde_json::to_vec(&chunks).map_err(corrupt)?;
+        Ok(Some((content::sha256(&bytes), bytes, entries)))
     }
 
     /// Blobs by digest, uncompressed and checked.
@@ -423,9 +470,10 @@ impl Store {
         })
     }
 
-    /// Stores a push's blobs (texts, per-file descriptors, manifest chunks). Blobs no
-    /// version ends up naming are harmless: content-addressed and never served alone.
-    pub async fn prepare(&self, new: NewVersion) -> Result<Prepared, StoreError> {
+    /// Stores a push's blobs (texts, per-file descriptors, manifest chunks) and chooses its
+    /// manifest: a delta of the latest version's root when few files changed, else full.
+    /// Blobs no version ends up naming are harmless: content-addressed, never served alone.
+    pub async fn prepare(&self, subject: &str, new: NewVersion) -> Result<Prepared, StoreError> {
         let NewVersion {
             files,
             descriptor,
@@ -434,13 +482,31 @@ impl Store {
         } = new;
         let digest = crate::version_digest(&files, &deps);
         // Hashing and splitting a large push is CPU work: off the async workers.
-        let addressed = tokio::task::spawn_blocking(move || content::address(&files, &descriptor))
-            .await
-            .map_err(corrupt)??;
+        let mut addressed =
+            tokio::task::spawn_blocking(move || content::address(&files, &descriptor))
+                .await
+                .map_err(corrupt)??;
+        let base = self.base_root(subject).await?;
+        let delta = base
+            .as_ref()
+            .and_then(|(_, _, root)| content::delta(root, &addressed.entries));
+        let manifest = match (base, delta) {
+            (Some((root, root_bytes, _)), Some(changes)) => {
+                // Only what the changes name (and the root) needs storing.
+                let named: std::collections::BTreeSet<&String> = changes
+                    .iter()
+                    .flat_map(|e| e.text.iter().chain(e.descriptor.iter()))
+                    .collect();
+                addressed.blobs.retain(|d, _| named.contains(d));
+                addressed.blobs.insert(root.clone(), root_bytes);
+                Manifest::Delta { root, changes }
+            }
+            _ => Manifest::Full(addressed.chunks),
+        };
         self.put_blobs(&addressed.blobs).await?;
         Ok(Prepared {
             digest,
-            chunks: addressed.chunks,
+            manifest,
             labels,
             deps,
         })
@@ -518,7 +584,7 @@ impl Store {
             }
         }
         let labels = serde_json::to_string(&new.labels).map_err(corrupt)?;
-        let manifest = serde_json::to_string(&new.chunks).map_err(corrupt)?;
+        let manifest = serde_json::to_string(&new.manifest).map_err(corrupt)?;
         sqlx::query(
             "INSERT INTO versions (subject, version, digest, files, descriptor, labels, created_at, deleted, manifest) \
              VALUES ($1, $2, $3, '', $4, $5, $6, 0, $7)",
