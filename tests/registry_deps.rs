@@ -831,10 +831,14 @@ fn postgres_down_gives_503_and_cached_versions() {
         push(base, &s, &[("down/v1/d.proto", text)], &[]).status,
         201
     );
-    assert_eq!(
-        get(base, &format!("/v1/subjects/{s}/versions/1")).status,
-        200
-    );
+    // Read it (the server caches what it reads once the push's own change notice is in).
+    for _ in 0..5 {
+        assert_eq!(
+            get(base, &format!("/v1/subjects/{s}/versions/1")).status,
+            200
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     proxy.cut();
     let r = get(base, &format!("/v1/subjects/{s}/versions/1/descriptor"));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -854,4 +858,61 @@ fn postgres_down_gives_503_and_cached_versions() {
         assert_eq!(error_code(&r), "unavailable");
     }
     assert_eq!(get(base, "/readyz").status, 503);
+}
+
+/// Two PostgreSQL replicas serve reads from their caches and still see each other's
+/// changes as soon as they commit: a delete through one is a 404 on the other, a new
+/// version through one is the other's `latest`.
+#[test]
+fn postgres_replicas_see_each_others_changes() {
+    let a = Server::start(&postgres_url(), &[], &[]);
+    let b = Server::start(&postgres_url(), &[], &[]);
+    let s = subject("replicas");
+    let text = |f: &str| {
+        format!("syntax = \"proto3\";\npackage rep.v1;\nmessage R {{\n  string id = 1;\n{f}}}\n")
+    };
+    assert_eq!(
+        push(&a.base, &s, &[("rep/v1/r.proto", &text(""))], &[]).status,
+        201
+    );
+    // Replica b reads (and caches) @1 and latest.
+    for _ in 0..3 {
+        assert_eq!(
+            get(&b.base, &format!("/v1/subjects/{s}/versions/1")).status,
+            200
+        );
+        assert_eq!(
+            get(&b.base, &format!("/v1/subjects/{s}/versions/latest")).json()["version"],
+            1
+        );
+    }
+    let r = push(
+        &a.base,
+        &s,
+        &[("rep/v1/r.proto", &text("  string name = 2;\n"))],
+        &[],
+    );
+    assert_eq!(r.status, 201);
+    let until = |what: &str, ok: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !ok() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "{what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        start.elapsed()
+    };
+    let seen = until("b sees @2 as latest", &|| {
+        get(&b.base, &format!("/v1/subjects/{s}/versions/latest")).json()["version"] == 2
+    });
+    assert!(seen < std::time::Duration::from_secs(1), "{seen:?}");
+    assert_eq!(
+        delete(&a.base, &format!("/v1/subjects/{s}/versions/1")).status,
+        200
+    );
+    until("b stops serving the deleted @1", &|| {
+        get(&b.base, &format!("/v1/subjects/{s}/versions/1")).status == 404
+    });
 }

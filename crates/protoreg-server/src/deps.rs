@@ -198,9 +198,9 @@ pub async fn impact(
             }
             Err(e) => return Err(e),
         };
-        let result = tokio::task::spawn_blocking(move || crate::domain::compile(&own, &imports))
+        let result = crate::push::blocking(move || crate::domain::compile(&own, &imports))
             .await
-            .map_err(|e| DepError::BadRequest(e.to_string()))?;
+            .map_err(|e| DepError::BadRequest(format!("{e:?}")))?;
         match result {
             Ok(_) => {}
             Err(crate::domain::PushError::Compile(diags)) => broken.push(Broken {

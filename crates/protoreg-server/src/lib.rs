@@ -123,13 +123,23 @@ pub const DEFAULT_MAX_BODY: usize = 32 << 20;
 /// Default limit of an inflated gzip body.
 pub const DEFAULT_MAX_INFLATED: usize = 512 << 20;
 
-/// Versions are immutable, so their contents are cached by (subject, number, digest); a cheap
-/// query still confirms each read (the version is live, the number resolves `latest`), so a
-/// delete on another replica is seen at once. When the database is down, versions named by
-/// number are served from here.
+/// Versions are immutable, so their contents are cached by (subject, number, digest). On
+/// SQLite a cheap query still confirms each read (the version is live, the number resolves
+/// `latest`). On PostgreSQL every replica listens for the changes any replica commits
+/// ([`protoreg_store::ChangeListener`]): while it listens, reads are served from the cache
+/// alone and a change of a subject drops that subject's entries, so a delete or a new
+/// version on another replica is seen as soon as it commits. When the database is down,
+/// versions named by number are served from here.
 #[derive(Default)]
 pub struct VersionCache {
     entries: std::sync::Mutex<HashMap<(String, i64), CachedVersion>>,
+    /// Subject -> its latest live version number (only while `watching`).
+    latest: std::sync::Mutex<HashMap<String, i64>>,
+    /// Whether changes are being listened for (reads may then skip the database).
+    watching: std::sync::atomic::AtomicBool,
+    /// Bumped by every change heard: a read that queried the database before a change may
+    /// not cache what it found after it.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// Digest, the version, and its descriptor set as cheaply cloned bytes.
@@ -145,10 +155,35 @@ impl VersionCache {
             .map(|(_, v, b)| (v.clone(), b.clone()))
     }
 
-    fn put(&self, v: Version) -> (Arc<Version>, Bytes) {
+    /// A cached version, when changes are listened for (no query needed).
+    fn watched(&self, subject: &str, n: Option<i64>) -> Option<(Arc<Version>, Bytes)> {
+        use std::sync::atomic::Ordering;
+        if !self.watching.load(Ordering::Acquire) {
+            return None;
+        }
+        let n = match n {
+            Some(n) => n,
+            None => *self
+                .latest
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(subject)?,
+        };
+        self.get(subject, n, None)
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Caches a version read at `generation` (dropped when a change was heard since).
+    fn put(&self, v: Version, generation: u64, is_latest: bool) -> (Arc<Version>, Bytes) {
         let bytes = Bytes::from(v.descriptor.clone());
         let v = Arc::new(v);
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation() != generation {
+            return (v, bytes);
+        }
         if map.len() >= Self::CAPACITY {
             map.clear();
         }
@@ -156,14 +191,76 @@ impl VersionCache {
             (v.meta.subject.clone(), v.meta.version),
             (v.meta.digest.clone(), v.clone(), bytes.clone()),
         );
+        if is_latest {
+            self.latest
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(v.meta.subject.clone(), v.meta.version);
+        }
         (v, bytes)
     }
 
-    fn forget(&self, subject: &str, n: i64) {
-        self.entries
+    /// Remembers `n` as the latest version of `subject`, read at `generation`.
+    fn note_latest(&self, subject: &str, n: i64, generation: u64) {
+        let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation() == generation {
+            latest.insert(subject.to_string(), n);
+        }
+    }
+
+    /// A subject changed (on any replica): drop what is cached of it.
+    pub fn changed(&self, subject: &str) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        map.retain(|(s, _), _| s != subject);
+        self.latest
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&(subject.to_string(), n));
+            .remove(subject);
+    }
+
+    /// Starts or stops trusting the cache without queries. Starting empties it (changes may
+    /// have been missed while not listening); stopping keeps the immutable contents, which
+    /// reads then confirm with a query again (or serve by number while the database is down).
+    pub fn set_watching(&self, on: bool) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if on {
+            map.clear();
+        }
+        self.latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.watching
+            .store(on, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Listens for changes committed by any replica and keeps the cache true to them; while the
+/// connection is down the cache is not trusted without a query.
+async fn watch_changes(store: Store, cache: Arc<VersionCache>) {
+    loop {
+        match store.listen_changes().await {
+            Ok(Some(mut listener)) => {
+                cache.set_watching(true);
+                loop {
+                    match listener.next().await {
+                        Ok(subject) => cache.changed(&subject),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "change listener lost; reads query the database until it is back");
+                            break;
+                        }
+                    }
+                }
+                cache.set_watching(false);
+            }
+            Ok(None) => return,
+            Err(e) => tracing::warn!(error = %e, "cannot listen for changes; retrying"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
@@ -301,6 +398,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         limits: opts.limits,
         ..AppState::new(store.clone())
     };
+    tokio::spawn(watch_changes(store.clone(), state.cache.clone()));
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|e| ServeError::Listen(opts.listen, e))?;

@@ -118,13 +118,34 @@ pub(crate) fn dep_error(e: DepError) -> ApiError {
     }
 }
 
-/// CPU-bound work off the async workers.
+/// CPU-bound work (compiles, checks, diffs) off the async workers, on a thread of lower
+/// scheduling priority: a large push then takes the cores only when reads leave them idle.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+    tokio::task::spawn_blocking(move || {
+        lower_thread_priority();
+        f()
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+}
+
+/// Nice level of the threads that run [`blocking`] work.
+const BACKGROUND_NICE: libc::c_int = 10;
+
+/// Makes the calling thread `BACKGROUND_NICE` (Linux schedules threads, so this leaves the
+/// async workers alone). The blocking pool's threads only run such work, so it is not
+/// undone.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread's own id; no memory is shared.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::getpriority(libc::PRIO_PROCESS, tid) < BACKGROUND_NICE {
+            libc::setpriority(libc::PRIO_PROCESS, tid, BACKGROUND_NICE);
+        }
+    }
 }
 
 /// The decoded images of a subject's versions a push is checked against (decoded once and
@@ -296,6 +317,8 @@ pub(crate) async fn push(
         match state.store.commit(&subject, &snap, &prepared).await {
             Ok(Some(v)) => {
                 state.metrics.push("accepted");
+                // Read your writes on this replica at once (others hear of it on commit).
+                state.cache.changed(&subject);
                 let committed = started.elapsed();
                 let impact = impact(&state, &subject, &files, &deps).await?;
                 tracing::info!(

@@ -283,8 +283,12 @@ async fn load_version(
     version: &str,
 ) -> ApiResult<(Arc<Version>, Bytes)> {
     let n = parse_version(version)?;
+    if let Some(hit) = state.cache.watched(subject, n) {
+        return Ok(hit);
+    }
+    let generation = state.cache.generation();
     let missing = || ApiError::not_found(format!("no version {version} of subject {subject:?}"));
-    let (n, digest) = match state.store.version_ref(subject, n).await {
+    let (found, digest) = match state.store.version_ref(subject, n).await {
         Ok(found) => found.ok_or_else(missing)?,
         // Versions are immutable: one named by number can be served from the cache while
         // the database is down.
@@ -296,15 +300,18 @@ async fn load_version(
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(hit) = state.cache.get(subject, n, Some(&digest)) {
+    if let Some(hit) = state.cache.get(subject, found, Some(&digest)) {
+        if n.is_none() {
+            state.cache.note_latest(subject, found, generation);
+        }
         return Ok(hit);
     }
     let v = state
         .store
-        .version(subject, Some(n), false)
+        .version(subject, Some(found), false)
         .await?
         .ok_or_else(missing)?;
-    Ok(state.cache.put(v))
+    Ok(state.cache.put(v, generation, n.is_none()))
 }
 
 pub(crate) async fn get_version(
@@ -436,8 +443,10 @@ pub(crate) async fn delete_version(
             .details(json!({"dependents": version_refs(dependents)})));
         }
     }
-    state.cache.forget(subject, n);
-    if state.store.delete(subject, n, q.permanent).await? {
+    let deleted = state.store.delete(subject, n, q.permanent).await?;
+    // Read your writes on this replica at once (the others hear of it when it commits).
+    state.cache.changed(subject);
+    if deleted {
         return Ok(Json(api::DeleteReply {
             subject: subject.to_string(),
             version: n,

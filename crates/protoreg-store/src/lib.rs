@@ -171,6 +171,23 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migr
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The PostgreSQL URL, for [`Store::listen_changes`].
+    postgres_url: Option<String>,
+}
+
+/// The PostgreSQL channel on which every change of a subject's versions (a new version, a
+/// delete) is announced with the subject's name, when the change commits.
+pub const CHANGES_CHANNEL: &str = "protoreg_changes";
+
+/// Changes announced by any replica (PostgreSQL only): each is a subject's name.
+pub struct ChangeListener(sqlx::postgres::PgListener);
+
+impl ChangeListener {
+    /// The next changed subject; an error means the connection is gone (and changes may
+    /// have been missed).
+    pub async fn next(&mut self) -> Result<String, StoreError> {
+        Ok(self.0.recv().await?.payload().to_string())
+    }
 }
 
 impl Store {
@@ -212,7 +229,12 @@ impl Store {
             opts
         };
         let pool = opts.connect(&url).await?;
-        let store = Store { pool, backend };
+        let postgres_url = (backend == Backend::Postgres).then(|| url.clone());
+        let store = Store {
+            pool,
+            backend,
+            postgres_url,
+        };
         if migrate {
             match backend {
                 Backend::Sqlite => SQLITE_MIGRATIONS.run(&store.pool).await?,
@@ -253,6 +275,34 @@ impl Store {
     #[doc(hidden)]
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Listens for changes made through any replica (`None` on SQLite, whose one server
+    /// process sees its own changes).
+    pub async fn listen_changes(&self) -> Result<Option<ChangeListener>, StoreError> {
+        let Some(url) = &self.postgres_url else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+        listener.listen(CHANGES_CHANNEL).await?;
+        Ok(Some(ChangeListener(listener)))
+    }
+
+    /// Announces a change of `subject` (PostgreSQL; delivered when `conn`'s transaction
+    /// commits).
+    pub(crate) async fn announce(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        subject: &str,
+    ) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANGES_CHANNEL)
+                .bind(subject)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Whether the database answers.

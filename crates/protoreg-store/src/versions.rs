@@ -612,6 +612,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        self.announce(&mut tx, subject).await?;
         tx.commit().await?;
         Ok(Some(VersionMeta {
             subject: subject.to_string(),
@@ -669,21 +670,26 @@ impl Store {
     /// Soft-deletes a live version, or permanently deletes a soft-deleted one. Returns
     /// whether something changed.
     pub async fn delete(&self, subject: &str, n: i64, permanent: bool) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let affected = if permanent {
             sqlx::query("DELETE FROM versions WHERE subject = $1 AND version = $2 AND deleted = 1")
                 .bind(subject)
                 .bind(n)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected()
         } else {
             sqlx::query("UPDATE versions SET deleted = 1 WHERE subject = $1 AND version = $2 AND deleted = 0")
                 .bind(subject)
                 .bind(n)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected()
         };
+        if affected == 1 {
+            self.announce(&mut tx, subject).await?;
+        }
+        tx.commit().await?;
         Ok(affected == 1)
     }
 }
