@@ -127,6 +127,16 @@ impl Page {
     const DEFAULT: i64 = 100;
     const MAX: i64 = 1000;
 
+    /// The token as a number (0 without one).
+    fn numeric_token<T: std::str::FromStr + Default>(&self) -> ApiResult<T> {
+        match &self.page_token {
+            None => Ok(T::default()),
+            Some(t) => t
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid page_token {t:?}"))),
+        }
+    }
+
     fn size(&self) -> ApiResult<i64> {
         match self.page_size {
             None => Ok(Self::DEFAULT),
@@ -213,12 +223,7 @@ fn page_versions(
     key: impl Fn(&Value) -> i64,
 ) -> ApiResult<Response> {
     let size = page.size()? as usize;
-    let after: i64 = match &page.page_token {
-        None => 0,
-        Some(t) => t
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("invalid page_token {t:?}")))?,
-    };
+    let after: i64 = page.numeric_token()?;
     let rest: Vec<Value> = list.into_iter().filter(|v| key(v) > after).collect();
     let more = rest.len() > size;
     let items: Vec<Value> = rest.into_iter().take(size).collect();
@@ -484,12 +489,7 @@ pub(crate) async fn get_dependents(
         .collect();
     // Ordered by subject then version: the token is the position.
     let size = page.size()? as usize;
-    let start: usize = match &page.page_token {
-        None => 0,
-        Some(t) => t
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("invalid page_token {t:?}")))?,
-    };
+    let start: usize = page.numeric_token()?;
     let items: Vec<Value> = list.iter().skip(start).take(size).cloned().collect();
     let next = (start + size < list.len()).then(|| (start + size).to_string());
     Ok(page_response(items, next, &uri))

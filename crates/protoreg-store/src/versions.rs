@@ -343,27 +343,38 @@ impl Store {
         Ok(Some((content::sha256(&bytes), bytes, entries)))
     }
 
-    /// Blobs by digest, uncompressed and checked.
-    pub(crate) async fn blobs(
+    /// Rows of `SELECT {columns} FROM blobs` whose digest is one of `digests` (in batches).
+    async fn blob_rows(
         &self,
+        columns: &str,
         digests: &[String],
-    ) -> Result<HashMap<String, Vec<u8>>, StoreError> {
-        let mut out = HashMap::with_capacity(digests.len());
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        let mut rows = Vec::with_capacity(digests.len());
         for batch in digests.chunks(BATCH) {
             let sql = format!(
-                "SELECT digest, content FROM blobs WHERE digest IN ({})",
+                "SELECT {columns} FROM blobs WHERE digest IN ({})",
                 placeholders(1, batch.len())
             );
             let mut q = sqlx::query(&sql);
             for d in batch {
                 q = q.bind(d);
             }
-            for r in q.fetch_all(&self.pool).await? {
-                let d: String = r.try_get(0)?;
-                let stored: Vec<u8> = r.try_get(1)?;
-                let content = content::unpack(&d, &stored)?;
-                out.insert(d, content);
-            }
+            rows.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(rows)
+    }
+
+    /// Blobs by digest, uncompressed and checked.
+    pub(crate) async fn blobs(
+        &self,
+        digests: &[String],
+    ) -> Result<HashMap<String, Vec<u8>>, StoreError> {
+        let mut out = HashMap::with_capacity(digests.len());
+        for r in self.blob_rows("digest, content", digests).await? {
+            let d: String = r.try_get(0)?;
+            let stored: Vec<u8> = r.try_get(1)?;
+            let content = content::unpack(&d, &stored)?;
+            out.insert(d, content);
         }
         Ok(out)
     }
@@ -375,18 +386,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let digests: Vec<String> = blobs.keys().cloned().collect();
         let mut present = BTreeSet::new();
-        for batch in digests.chunks(BATCH) {
-            let sql = format!(
-                "SELECT digest FROM blobs WHERE digest IN ({})",
-                placeholders(1, batch.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for d in batch {
-                q = q.bind(d);
-            }
-            for r in q.fetch_all(&self.pool).await? {
-                present.insert(r.try_get::<String, _>(0)?);
-            }
+        for r in self.blob_rows("digest", &digests).await? {
+            present.insert(r.try_get::<String, _>(0)?);
         }
         let missing: Vec<(String, Vec<u8>)> = blobs
             .iter()
