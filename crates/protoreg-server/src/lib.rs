@@ -296,9 +296,8 @@ impl ImageCache {
         n: i64,
         digest: &str,
         size: usize,
-        image: protoreg_schema::Image,
+        image: Arc<protoreg_schema::Image>,
     ) -> Arc<protoreg_schema::Image> {
-        let image = Arc::new(image);
         if size > Self::BUDGET {
             return image;
         }

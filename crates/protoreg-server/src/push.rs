@@ -180,7 +180,7 @@ async fn prior_images(
         let image = blocking(move || domain::stored_image(&stored, &origin))
             .await?
             .map_err(|e| ApiError::internal("check_failed", e.to_string()))?;
-        out.push(state.images.put(subject, n, digest, size, image));
+        out.push(state.images.put(subject, n, digest, size, Arc::new(image)));
     }
     Ok(out)
 }
@@ -271,6 +271,7 @@ pub(crate) async fn push(
     let compiled_at = started.elapsed();
     let config = effective_config(&state.store, &subject).await?;
     let image = Arc::new(compiled.image);
+    let descriptor_len = compiled.descriptor.len();
     let prepared = state
         .store
         .prepare(
@@ -319,6 +320,10 @@ pub(crate) async fn push(
                 state.metrics.push("accepted");
                 // Read your writes on this replica at once (others hear of it on commit).
                 state.cache.changed(&subject);
+                // The next push is checked against this version: keep its image.
+                state
+                    .images
+                    .put(&subject, v.version, &v.digest, descriptor_len, image.clone());
                 let committed = started.elapsed();
                 let impact = impact(&state, &subject, &files, &deps).await?;
                 tracing::info!(
