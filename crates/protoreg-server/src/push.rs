@@ -232,6 +232,37 @@ async fn impact(
     })
 }
 
+/// What a policy check found, and the live versions (number, digest) it was checked against.
+type Checked = (Vec<(i64, String)>, Vec<Finding>);
+
+/// Checks `image` against the live versions `live` as the policy's mode says.
+async fn check_live(
+    state: &AppState,
+    subject: &str,
+    live: &[VersionMeta],
+    image: &Arc<Image>,
+    config: &Config,
+) -> ApiResult<Checked> {
+    let key = live.iter().map(|v| (v.version, v.digest.clone())).collect();
+    let against = prior_images(state, subject, live, &config.mode).await?;
+    let (image, config) = (image.clone(), config.clone());
+    let findings = blocking(move || domain::check_policy(&image, &against, &config))
+        .await?
+        .map_err(|e| ApiError::internal("check_failed", e))?;
+    Ok((key, findings))
+}
+
+/// [`check_live`] against the versions there now.
+async fn check_against_snapshot(
+    state: &AppState,
+    subject: &str,
+    image: &Arc<Image>,
+    config: &Config,
+) -> ApiResult<Checked> {
+    let snap = state.store.snapshot(subject).await?;
+    check_live(state, subject, &snap.live, image, config).await
+}
+
 /// Pushes on one subject retry this often when they lose a race with another push.
 const MAX_ATTEMPTS: u32 = 60;
 
@@ -272,21 +303,21 @@ pub(crate) async fn push(
     let config = effective_config(&state.store, &subject).await?;
     let image = Arc::new(compiled.image);
     let descriptor_len = compiled.descriptor.len();
-    let prepared = state
-        .store
-        .prepare(
-            &subject,
-            NewVersion {
-                files: (*files).clone(),
-                descriptor: compiled.descriptor,
-                labels: b.labels,
-                deps: deps.clone(),
-            },
-        )
-        .await?;
+    // Storing the blobs and checking against the versions there now run side by side.
+    let prepare = state.store.prepare(
+        &subject,
+        NewVersion {
+            files: (*files).clone(),
+            descriptor: compiled.descriptor,
+            labels: b.labels,
+            deps: deps.clone(),
+        },
+    );
+    let first_check = check_against_snapshot(&state, &subject, &image, &config);
+    let (prepared, first) = tokio::join!(prepare, first_check);
+    let prepared = prepared?;
     // What the check found, and the live versions (number, digest) it was checked against.
-    type Checked = (Vec<(i64, String)>, Vec<Finding>);
-    let mut checked: Option<Checked> = None;
+    let mut checked: Option<Checked> = Some(first?);
     for attempt in 0..MAX_ATTEMPTS {
         let snap = state.store.snapshot(&subject).await?;
         if let Some(latest) = snap.live.last()
@@ -302,12 +333,7 @@ pub(crate) async fn push(
             .collect();
         // Check again only when the versions before this one changed.
         if checked.as_ref().is_none_or(|(k, _)| *k != key) {
-            let against = prior_images(&state, &subject, &snap.live, &config.mode).await?;
-            let (image, config) = (image.clone(), config.clone());
-            let findings = blocking(move || domain::check_policy(&image, &against, &config))
-                .await?
-                .map_err(|e| ApiError::internal("check_failed", e))?;
-            checked = Some((key, findings));
+            checked = Some(check_live(&state, &subject, &snap.live, &image, &config).await?);
         }
         if let Some((_, findings)) = &checked
             && !findings.is_empty()
@@ -321,9 +347,13 @@ pub(crate) async fn push(
                 // Read your writes on this replica at once (others hear of it on commit).
                 state.cache.changed(&subject);
                 // The next push is checked against this version: keep its image.
-                state
-                    .images
-                    .put(&subject, v.version, &v.digest, descriptor_len, image.clone());
+                state.images.put(
+                    &subject,
+                    v.version,
+                    &v.digest,
+                    descriptor_len,
+                    image.clone(),
+                );
                 let committed = started.elapsed();
                 let impact = impact(&state, &subject, &files, &deps).await?;
                 tracing::info!(
@@ -379,12 +409,8 @@ pub(crate) async fn check(
             .map_err(push_error)?
     };
     let config = effective_config(&state.store, &subject).await?;
-    let snap = state.store.snapshot(&subject).await?;
-    let against = prior_images(&state, &subject, &snap.live, &config.mode).await?;
-    let image = compiled.image;
-    let findings = blocking(move || domain::check_policy(&image, &against, &config))
-        .await?
-        .map_err(|e| ApiError::internal("check_failed", e))?;
+    let image = Arc::new(compiled.image);
+    let (_, findings) = check_against_snapshot(&state, &subject, &image, &config).await?;
     let dependents = impact(&state, &subject, &files, &deps).await?;
     Ok(Json(CheckReply {
         compatible: findings.is_empty(),
