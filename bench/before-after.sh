@@ -28,7 +28,8 @@ declare -A t m
 for i in $(seq "$runs"); do
   for side in before after; do
     for job in breaking build; do
-      if [ "$job" = breaking ]; then args=(breaking new --against old --error-format json); else args=(build new -o /dev/null); fi
+      # build writes a file: binaries before 2026-11-25 renamed their output over /dev/null.
+      if [ "$job" = breaking ]; then args=(breaking new --against old --error-format json); else args=(build new -o "$work/build-out.binpb"); fi
       /usr/bin/time -o "$work/time" -f "%e %M" "$work/protoreg-$side" "${args[@]}" >/dev/null 2>&1 || true
       read -r secs kb < <(tail -n 1 "$work/time")
       t[$side.$job]+="$secs "; m[$side.$job]+="$kb "

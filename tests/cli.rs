@@ -105,6 +105,37 @@ fn build_examples_writes_a_readable_descriptor_set() {
 }
 
 /// Each bad input: non-zero exit, a `path:line:col: message` diagnostic, nothing written.
+/// `-o` naming a device or a pipe (`-o /dev/null`) writes into it: the atomic write's
+/// rename must not replace it with a regular file (as root, that turned /dev/null into a
+/// file that every later reader of /dev/null got bytes from).
+#[test]
+fn build_output_to_a_pipe_writes_into_it() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let fifo = tmp.path().join("out.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let o = run(bin()
+        .arg("build")
+        .arg(root().join("proto-examples"))
+        .arg("-o")
+        .arg(&fifo));
+    assert!(o.status.success(), "{}", stderr(&o));
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "the pipe is still a pipe");
+    let bytes = reader.join().unwrap();
+    let fds = prost_types::FileDescriptorSet::decode(bytes.as_slice()).unwrap();
+    assert!(
+        fds.file
+            .iter()
+            .any(|f| f.name() == "acme/users/v1/users.proto")
+    );
+}
+
 fn assert_build_fails(files: &[(&str, &[u8])], expect: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("m");

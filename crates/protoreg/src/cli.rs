@@ -187,6 +187,12 @@ fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
             !a.exclude_imports,
             !a.exclude_source_info,
         )?;
+        // `-o /dev/null`, a pipe or another device: write into it. Renaming a file over it
+        // (below) would replace the device with a regular file.
+        if std::fs::metadata(out).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         // Write to a temporary file beside the target, then rename: never a half-written file.
         let dir = out
             .parent()
