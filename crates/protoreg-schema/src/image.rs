@@ -154,9 +154,7 @@ impl FileResolver for MemResolver {
         if let Some(text) = self.texts.get(name) {
             return match protoreg_parse::parse(name, text) {
                 Ok(parsed) => {
-                    let mut meta = FileMeta::of(&parsed);
-                    let mut proto = presented(parsed);
-                    meta.source_info = SourceInfoAside::take(&mut proto);
+                    let (meta, proto) = linkable(parsed);
                     if let Ok(mut metas) = self.metas.lock() {
                         metas.insert(name.to_string(), meta);
                     }
@@ -183,6 +181,15 @@ fn presented(parsed: protoreg_parse::ParsedFile) -> FileDescriptorProto {
     }
     proto.dependency.extend(parsed.option_dependency);
     proto
+}
+
+/// A parsed file as it goes to the linker ([`presented`], its source info set aside) and
+/// what the image keeps of it.
+fn linkable(parsed: protoreg_parse::ParsedFile) -> (FileMeta, FileDescriptorProto) {
+    let mut meta = FileMeta::of(&parsed);
+    let mut proto = presented(parsed);
+    meta.source_info = SourceInfoAside::take(&mut proto);
+    (meta, proto)
 }
 
 /// Include-path lookups, refusing names that would leave the include directory.
@@ -221,9 +228,7 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
                 originals.insert(name.clone(), Arc::from(text));
                 match protoreg_parse::parse(name, text) {
                     Ok(parsed) => {
-                        let mut meta = FileMeta::of(&parsed);
-                        let mut proto = presented(parsed);
-                        meta.source_info = SourceInfoAside::take(&mut proto);
+                        let (meta, proto) = linkable(parsed);
                         metas.insert(name.clone(), meta);
                         inputs.insert(name.clone(), proto);
                     }

@@ -232,8 +232,56 @@ async fn impact(
     })
 }
 
+/// A push or dry run as read: its files, labels and resolved dependencies.
+struct Incoming {
+    files: Arc<BTreeMap<String, String>>,
+    labels: BTreeMap<String, String>,
+    deps: Vec<DepRef>,
+}
+
+/// Inflates and parses the body and resolves its dependencies.
+async fn read_push(
+    state: &AppState,
+    subject: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> ApiResult<Incoming> {
+    let body = inflate(headers, body, state.limits.max_inflated)?;
+    let b = parse_push(&body)?;
+    drop(body);
+    let deps = deps::resolve(&state.store, subject, &b.deps)
+        .await
+        .map_err(dep_error)?;
+    Ok(Incoming {
+        files: Arc::new(b.files),
+        labels: b.labels,
+        deps,
+    })
+}
+
+/// Compiles a push's files against its dependencies' closure (off the async workers).
+async fn compile_push(
+    state: &AppState,
+    subject: &str,
+    files: &Arc<BTreeMap<String, String>>,
+    deps: &[DepRef],
+) -> ApiResult<domain::Compiled> {
+    let imports = deps::closure(&state.store, subject, deps, None)
+        .await
+        .map_err(dep_error)?;
+    let files = files.clone();
+    blocking(move || domain::compile(&files, &imports))
+        .await?
+        .map_err(push_error)
+}
+
 /// What a policy check found, and the live versions (number, digest) it was checked against.
 type Checked = (Vec<(i64, String)>, Vec<Finding>);
+
+/// (number, digest) of live versions: what a check was made against.
+fn checked_against(live: &[VersionMeta]) -> Vec<(i64, String)> {
+    live.iter().map(|v| (v.version, v.digest.clone())).collect()
+}
 
 /// Checks `image` against the live versions `live` as the policy's mode says.
 async fn check_live(
@@ -243,7 +291,7 @@ async fn check_live(
     image: &Arc<Image>,
     config: &Config,
 ) -> ApiResult<Checked> {
-    let key = live.iter().map(|v| (v.version, v.digest.clone())).collect();
+    let key = checked_against(live);
     let against = prior_images(state, subject, live, &config.mode).await?;
     let (image, config) = (image.clone(), config.clone());
     let findings = blocking(move || domain::check_policy(&image, &against, &config))
@@ -274,13 +322,12 @@ pub(crate) async fn push(
 ) -> ApiResult<Response> {
     let subject = subject_name(&subject)?.to_string();
     let started = std::time::Instant::now();
-    let body = inflate(&headers, body, state.limits.max_inflated)?;
-    let b = parse_push(&body)?;
-    drop(body);
-    let deps = deps::resolve(&state.store, &subject, &b.deps)
-        .await
-        .map_err(dep_error)?;
-    let digest = protoreg_store::version_digest(&b.files, &deps);
+    let Incoming {
+        files,
+        labels,
+        deps,
+    } = read_push(&state, &subject, &headers, body).await?;
+    let digest = protoreg_store::version_digest(&files, &deps);
     // The same content as the latest version: nothing to compile.
     if let Some(latest) = state.store.version_meta(&subject, None, false).await?
         && latest.digest == digest
@@ -288,17 +335,8 @@ pub(crate) async fn push(
         state.metrics.push("unchanged");
         return Ok(Json(version_reply(&latest, None)).into_response());
     }
-    let imports = deps::closure(&state.store, &subject, &deps, None)
-        .await
-        .map_err(dep_error)?;
-    let files = Arc::new(b.files);
     let read = started.elapsed();
-    let compiled = {
-        let files = files.clone();
-        blocking(move || domain::compile(&files, &imports))
-            .await?
-            .map_err(push_error)?
-    };
+    let compiled = compile_push(&state, &subject, &files, &deps).await?;
     let compiled_at = started.elapsed();
     let config = effective_config(&state.store, &subject).await?;
     let image = Arc::new(compiled.image);
@@ -309,7 +347,7 @@ pub(crate) async fn push(
         NewVersion {
             files: (*files).clone(),
             descriptor: compiled.descriptor,
-            labels: b.labels,
+            labels,
             deps: deps.clone(),
         },
     );
@@ -326,13 +364,11 @@ pub(crate) async fn push(
             state.metrics.push("unchanged");
             return Ok(Json(version_reply(latest, None)).into_response());
         }
-        let key: Vec<(i64, String)> = snap
-            .live
-            .iter()
-            .map(|v| (v.version, v.digest.clone()))
-            .collect();
         // Check again only when the versions before this one changed.
-        if checked.as_ref().is_none_or(|(k, _)| *k != key) {
+        if checked
+            .as_ref()
+            .is_none_or(|(k, _)| *k != checked_against(&snap.live))
+        {
             checked = Some(check_live(&state, &subject, &snap.live, &image, &config).await?);
         }
         if let Some((_, findings)) = &checked
@@ -393,21 +429,8 @@ pub(crate) async fn check(
     body: Bytes,
 ) -> ApiResult<Json<CheckReply>> {
     let subject = subject_name(&subject)?.to_string();
-    let body = inflate(&headers, body, state.limits.max_inflated)?;
-    let b = parse_push(&body)?;
-    let deps = deps::resolve(&state.store, &subject, &b.deps)
-        .await
-        .map_err(dep_error)?;
-    let imports = deps::closure(&state.store, &subject, &deps, None)
-        .await
-        .map_err(dep_error)?;
-    let files = Arc::new(b.files);
-    let compiled = {
-        let files = files.clone();
-        blocking(move || domain::compile(&files, &imports))
-            .await?
-            .map_err(push_error)?
-    };
+    let Incoming { files, deps, .. } = read_push(&state, &subject, &headers, body).await?;
+    let compiled = compile_push(&state, &subject, &files, &deps).await?;
     let config = effective_config(&state.store, &subject).await?;
     let image = Arc::new(compiled.image);
     let (_, findings) = check_against_snapshot(&state, &subject, &image, &config).await?;

@@ -58,8 +58,8 @@ impl Store {
                 "{subject}@{version}: the descriptor set does not split into its files losslessly"
             )));
         }
-        self.put_blobs(&addressed.blobs).await?;
         let manifest = serde_json::to_string(&addressed.chunks).map_err(corrupt)?;
+        self.put_blobs(addressed.blobs).await?;
         sqlx::query(
             "UPDATE versions SET manifest = $1, files = '', descriptor = $2 \
              WHERE subject = $3 AND version = $4 AND manifest IS NULL",

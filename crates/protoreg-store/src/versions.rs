@@ -56,6 +56,15 @@ fn row_to_meta(r: &sqlx::any::AnyRow) -> Result<VersionMeta, StoreError> {
     })
 }
 
+/// A dependency from `dep_subject, dep_version, dep_digest` starting at column `at`.
+fn row_to_dep(r: &sqlx::any::AnyRow, at: usize) -> Result<DepRef, StoreError> {
+    Ok(DepRef {
+        subject: r.try_get(at)?,
+        version: r.try_get(at + 1)?,
+        digest: r.try_get(at + 2)?,
+    })
+}
+
 fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
         .map(|i| format!("${i}"))
@@ -103,11 +112,9 @@ impl Store {
         .await?;
         let mut out: HashMap<i64, Vec<DepRef>> = HashMap::new();
         for r in &rows {
-            out.entry(r.try_get(0)?).or_default().push(DepRef {
-                subject: r.try_get(1)?,
-                version: r.try_get(2)?,
-                digest: r.try_get(3)?,
-            });
+            out.entry(r.try_get(0)?)
+                .or_default()
+                .push(row_to_dep(r, 1)?);
         }
         Ok(out)
     }
@@ -120,32 +127,9 @@ impl Store {
         n: Option<i64>,
         include_deleted: bool,
     ) -> Result<Option<VersionMeta>, StoreError> {
-        let row = match n {
-            Some(n) => {
-                let sql = format!(
-                    "SELECT {META_COLUMNS} FROM versions WHERE subject = $1 AND version = $2 {}",
-                    if include_deleted {
-                        ""
-                    } else {
-                        "AND deleted = 0"
-                    }
-                );
-                sqlx::query(&sql)
-                    .bind(subject)
-                    .bind(n)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {META_COLUMNS} FROM versions WHERE subject = $1 AND deleted = 0 ORDER BY version DESC LIMIT 1"
-                );
-                sqlx::query(&sql)
-                    .bind(subject)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-        };
+        let row = self
+            .select_version(META_COLUMNS, subject, n, include_deleted)
+            .await?;
         let Some(mut meta) = row.as_ref().map(row_to_meta).transpose()? else {
             return Ok(None);
         };
@@ -159,15 +143,47 @@ impl Store {
         .await?;
         meta.deps = rows
             .iter()
-            .map(|r| {
-                Ok(DepRef {
-                    subject: r.try_get(0)?,
-                    version: r.try_get(1)?,
-                    digest: r.try_get(2)?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
+            .map(|r| row_to_dep(r, 0))
+            .collect::<Result<_, _>>()?;
         Ok(Some(meta))
+    }
+
+    /// `columns` of version `n` of `subject`, or of its latest live version when `n` is
+    /// `None` (soft-deleted versions only by number, with `include_deleted`).
+    async fn select_version(
+        &self,
+        columns: &str,
+        subject: &str,
+        n: Option<i64>,
+        include_deleted: bool,
+    ) -> Result<Option<sqlx::any::AnyRow>, StoreError> {
+        let live = if include_deleted {
+            ""
+        } else {
+            "AND deleted = 0"
+        };
+        let row = match n {
+            Some(n) => {
+                let sql = format!(
+                    "SELECT {columns} FROM versions WHERE subject = $1 AND version = $2 {live}"
+                );
+                sqlx::query(&sql)
+                    .bind(subject)
+                    .bind(n)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {columns} FROM versions WHERE subject = $1 AND deleted = 0 ORDER BY version DESC LIMIT 1"
+                );
+                sqlx::query(&sql)
+                    .bind(subject)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+        };
+        Ok(row)
     }
 
     /// One version with its files and descriptor set (`None` = the latest live one).
@@ -180,31 +196,10 @@ impl Store {
         let Some(meta) = self.version_meta(subject, n, include_deleted).await? else {
             return Ok(None);
         };
-        let entries = self.manifest(subject, meta.version).await?;
-        let mut wanted: Vec<String> = entries
-            .iter()
-            .flat_map(|e| e.text.iter().chain(e.descriptor.iter()).cloned())
-            .collect();
-        wanted.sort();
-        wanted.dedup();
-        let blobs = self.blobs(&wanted).await?;
-        let get = |d: &String| {
-            blobs
-                .get(d)
-                .ok_or_else(|| StoreError::Corrupt(format!("missing blob {d}")))
+        let Some(entries) = self.manifest(subject, meta.version).await? else {
+            return Ok(None);
         };
-        let mut files = BTreeMap::new();
-        let mut parts = Vec::new();
-        for e in &entries {
-            if let Some(t) = &e.text {
-                let text = String::from_utf8(get(t)?.clone()).map_err(corrupt)?;
-                files.insert(e.path.clone(), text);
-            }
-            if let Some(d) = &e.descriptor {
-                parts.push(get(d)?.as_slice());
-            }
-        }
-        let descriptor = content::join_descriptor_set(parts);
+        let (files, descriptor) = self.read_content(&entries, true, true).await?;
         Ok(Some(Version {
             meta,
             files,
@@ -218,20 +213,11 @@ impl Store {
         subject: &str,
         n: i64,
     ) -> Result<BTreeMap<String, String>, StoreError> {
-        let entries = self.manifest(subject, n).await?;
-        let wanted: Vec<String> = entries.iter().filter_map(|e| e.text.clone()).collect();
-        let blobs = self.blobs(&wanted).await?;
-        let mut files = BTreeMap::new();
-        for e in &entries {
-            if let Some(t) = &e.text {
-                let bytes = blobs
-                    .get(t)
-                    .ok_or_else(|| StoreError::Corrupt(format!("missing blob {t}")))?;
-                let text = String::from_utf8(bytes.clone()).map_err(corrupt)?;
-                files.insert(e.path.clone(), text);
-            }
-        }
-        Ok(files)
+        let entries = self
+            .manifest(subject, n)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("no version {subject}@{n}")))?;
+        Ok(self.read_content(&entries, true, false).await?.0)
     }
 
     /// A version's descriptor set and the names of its own files, without reading texts.
@@ -240,28 +226,12 @@ impl Store {
         subject: &str,
         n: i64,
     ) -> Result<Option<StoredDescriptor>, StoreError> {
-        if self.version_meta(subject, Some(n), true).await?.is_none() {
+        let Some(entries) = self.manifest(subject, n).await? else {
             return Ok(None);
-        }
-        let entries = self.manifest(subject, n).await?;
-        let wanted: Vec<String> = entries
-            .iter()
-            .filter_map(|e| e.descriptor.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let blobs = self.blobs(&wanted).await?;
-        let mut parts = Vec::new();
-        for d in entries.iter().filter_map(|e| e.descriptor.as_ref()) {
-            parts.push(
-                blobs
-                    .get(d)
-                    .ok_or_else(|| StoreError::Corrupt(format!("missing blob {d}")))?
-                    .as_slice(),
-            );
-        }
+        };
+        let (_, bytes) = self.read_content(&entries, false, true).await?;
         Ok(Some(StoredDescriptor {
-            bytes: content::join_descriptor_set(parts),
+            bytes,
             own: entries
                 .iter()
                 .filter(|e| e.text.is_some())
@@ -270,24 +240,60 @@ impl Store {
         }))
     }
 
-    /// A version's manifest entries, in descriptor-set order.
-    async fn manifest(&self, subject: &str, n: i64) -> Result<Vec<Entry>, StoreError> {
+    /// The texts (own files) and the joined descriptor set that manifest entries name; each
+    /// part only when asked for.
+    async fn read_content(
+        &self,
+        entries: &[Entry],
+        texts: bool,
+        descriptors: bool,
+    ) -> Result<(BTreeMap<String, String>, Vec<u8>), StoreError> {
+        let wanted: BTreeSet<String> = entries
+            .iter()
+            .flat_map(|e| {
+                let t = e.text.iter().filter(|_| texts);
+                t.chain(e.descriptor.iter().filter(|_| descriptors))
+            })
+            .cloned()
+            .collect();
+        let blobs = self.blobs(&wanted.into_iter().collect::<Vec<_>>()).await?;
+        let get = |d: &String| {
+            blobs
+                .get(d)
+                .ok_or_else(|| StoreError::Corrupt(format!("missing blob {d}")))
+        };
+        let mut files = BTreeMap::new();
+        let mut parts = Vec::new();
+        for e in entries {
+            if let (true, Some(t)) = (texts, &e.text) {
+                let text = String::from_utf8(get(t)?.clone()).map_err(corrupt)?;
+                files.insert(e.path.clone(), text);
+            }
+            if let (true, Some(d)) = (descriptors, &e.descriptor) {
+                parts.push(get(d)?.as_slice());
+            }
+        }
+        Ok((files, content::join_descriptor_set(parts)))
+    }
+
+    /// A version's manifest entries, in descriptor-set order (`None`: no such version).
+    async fn manifest(&self, subject: &str, n: i64) -> Result<Option<Vec<Entry>>, StoreError> {
         let row = sqlx::query("SELECT manifest FROM versions WHERE subject = $1 AND version = $2")
             .bind(subject)
             .bind(n)
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
             .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
         let text: Option<String> = row.try_get(0)?;
-        let manifest: Manifest = serde_json::from_str(
-            text.as_deref()
-                .ok_or_else(|| StoreError::Corrupt(format!("{subject}@{n} has no manifest")))?,
-        )
-        .map_err(corrupt)?;
-        match manifest {
-            Manifest::Full(chunks) => self.chunk_entries(&chunks).await,
+        let text =
+            text.ok_or_else(|| StoreError::Corrupt(format!("{subject}@{n} has no manifest")))?;
+        match serde_json::from_str(&text).map_err(corrupt)? {
+            Manifest::Full(chunks) => self.chunk_entries(&chunks).await.map(Some),
             Manifest::Delta { root, changes } => {
                 let (_, entries) = self.root(&root).await?;
-                content::apply(entries, &changes)
+                content::apply(entries, &changes).map(Some)
             }
         }
     }
@@ -382,26 +388,23 @@ impl Store {
     /// Stores the blobs that are not stored yet.
     pub(crate) async fn put_blobs(
         &self,
-        blobs: &BTreeMap<String, Vec<u8>>,
+        mut blobs: BTreeMap<String, Vec<u8>>,
     ) -> Result<(), StoreError> {
         let digests: Vec<String> = blobs.keys().cloned().collect();
-        let mut present = BTreeSet::new();
         for r in self.blob_rows("digest", &digests).await? {
-            present.insert(r.try_get::<String, _>(0)?);
+            blobs.remove(&r.try_get::<String, _>(0)?);
         }
-        let missing: Vec<(String, Vec<u8>)> = blobs
-            .iter()
-            .filter(|(d, _)| !present.contains(*d))
-            .map(|(d, c)| (d.clone(), c.clone()))
-            .collect();
-        if missing.is_empty() {
+        if blobs.is_empty() {
             return Ok(());
         }
         // Compressing is CPU work: off the async workers, on every core.
-        let packed = tokio::task::spawn_blocking(move || content::pack_all(missing))
-            .await
-            .map_err(corrupt)?;
-        for batch in packed.chunks(BATCH / 2) {
+        let packed =
+            tokio::task::spawn_blocking(move || content::pack_all(blobs.into_iter().collect()))
+                .await
+                .map_err(corrupt)?;
+        let mut packed = packed.into_iter().peekable();
+        while packed.peek().is_some() {
+            let batch: Vec<(String, Vec<u8>)> = packed.by_ref().take(BATCH / 2).collect();
             let values: Vec<String> = (0..batch.len())
                 .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
                 .collect();
@@ -411,7 +414,7 @@ impl Store {
             );
             let mut q = sqlx::query(&sql);
             for (d, p) in batch {
-                q = q.bind(d.clone()).bind(p.clone());
+                q = q.bind(d).bind(p);
             }
             q.execute(&self.pool).await?;
         }
@@ -425,23 +428,9 @@ impl Store {
         subject: &str,
         n: Option<i64>,
     ) -> Result<Option<(i64, String)>, StoreError> {
-        let row = match n {
-            Some(n) => {
-                sqlx::query("SELECT version, digest FROM versions WHERE subject = $1 AND version = $2 AND deleted = 0")
-                    .bind(subject)
-                    .bind(n)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-            None => {
-                sqlx::query(
-                    "SELECT version, digest FROM versions WHERE subject = $1 AND deleted = 0 ORDER BY version DESC LIMIT 1",
-                )
-                .bind(subject)
-                .fetch_optional(&self.pool)
-                .await?
-            }
-        };
+        let row = self
+            .select_version("version, digest", subject, n, false)
+            .await?;
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
@@ -504,7 +493,7 @@ impl Store {
             }
             _ => Manifest::Full(addressed.chunks),
         };
-        self.put_blobs(&addressed.blobs).await?;
+        self.put_blobs(addressed.blobs).await?;
         Ok(Prepared {
             digest,
             manifest,

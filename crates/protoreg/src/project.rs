@@ -188,6 +188,15 @@ impl DepsLock {
     fn get(&self, subject: &str) -> Option<&DepRef> {
         self.deps.iter().find(|d| d.subject == subject)
     }
+
+    /// A dependency spec with `@latest` (or no version) replaced by the locked version.
+    pub fn pin(&self, spec: &str) -> anyhow::Result<String> {
+        let (subject, n) = parse_spec(spec)?;
+        Ok(match self.get(&subject) {
+            Some(l) if n.is_none() => format!("{subject}@{}", l.version),
+            _ => spec.to_string(),
+        })
+    }
 }
 
 /// The cache directory: `$PROTOREG_CACHE_DIR`, else `$XDG_CACHE_HOME/protoreg`, else

@@ -571,6 +571,8 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| DEFAULT_REGISTRY.into());
     let client = Registry::new(&base, a.token, Duration::from_secs(20));
     let root = project.root.clone();
+    // Locked versions of the dependencies, so that the check sees what a build sees.
+    let deps_lock = DepsLock::read(&project.lock_path())?;
     let mut failed = false;
     for s in &project.config.subjects {
         let dir = root.join(&s.dir);
@@ -592,17 +594,10 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        // Locked versions of the dependencies, so that the check sees what a build sees.
-        let locked: Vec<String> = match DepsLock::read(&project.lock_path())? {
+        let locked: Vec<String> = match &deps_lock {
             Some(lock) => deps
                 .iter()
-                .map(|d| {
-                    let (subject, n) = protoreg_server::deps::parse_spec(d)?;
-                    Ok(match lock.deps.iter().find(|l| l.subject == subject) {
-                        Some(l) if n.is_none() => format!("{subject}@{}", l.version),
-                        _ => d.clone(),
-                    })
-                })
+                .map(|d| lock.pin(d))
                 .collect::<anyhow::Result<_>>()?,
             None => deps.clone(),
         };
