@@ -505,3 +505,103 @@ fn rules_lists_every_rule() {
     assert!(stdout(&wire).contains("FIELD_WIRE_COMPATIBLE_TYPE"));
     assert!(!stdout(&wire).contains("FIELD_SAME_NAME"));
 }
+
+#[test]
+fn closed_pipe_ends_quietly() {
+    // `protoreg rules --json | head -1` once head has gone: the pipe's read end is closed
+    // before the command writes, so every write meets a closed pipe (deterministically).
+    for args in [
+        &["rules", "--json"][..],
+        &["completion", "bash"],
+        &["--help"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = bin()
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(
+            o.stderr.is_empty(),
+            "{args:?}: nothing on stderr after a closed pipe: {}",
+            stderr(&o)
+        );
+        // Ended by SIGPIPE, as the writers into `head` are; never an error or a panic.
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&o.status),
+            Some(libc_sigpipe()),
+            "{args:?}: {:?}",
+            o.status
+        );
+    }
+}
+
+/// SIGPIPE's number on Linux.
+fn libc_sigpipe() -> i32 {
+    13
+}
+
+#[test]
+fn colour_follows_the_flag_and_no_color() {
+    let (cur, prev) = evolution("removed-field");
+    let pretty = |args: &[&str], no_color: Option<&str>| {
+        let mut c = bin();
+        c.arg("breaking")
+            .arg(&cur)
+            .arg("--against")
+            .arg(&prev)
+            .args(["--error-format", "pretty"])
+            .args(args)
+            .env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            c.env("NO_COLOR", v);
+        }
+        let o = run(&mut c);
+        assert_eq!(o.status.code(), Some(100), "{}", stderr(&o));
+        stdout(&o)
+    };
+    // Not a terminal: no colour unless asked for.
+    assert!(!pretty(&[], None).contains('\x1b'));
+    let always = pretty(&["--color", "always"], None);
+    assert!(
+        always.contains("\x1b[1;31merror[FIELD_NO_DELETE]"),
+        "{always:?}"
+    );
+    assert!(!pretty(&["--color", "never"], None).contains('\x1b'));
+    // NO_COLOR only changes `auto`; an explicit `always` wins (as ripgrep).
+    assert!(!pretty(&["--color", "auto"], Some("1")).contains('\x1b'));
+    assert!(pretty(&["--color", "always"], Some("1")).contains('\x1b'));
+    let o = run(bin().args(["--color", "sometimes", "rules"]));
+    assert_eq!(o.status.code(), Some(2), "clap's usage error");
+    assert!(stderr(&o).contains("sometimes"), "{}", stderr(&o));
+}
+
+#[test]
+fn completion_scripts_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F _protoreg"),
+        ("zsh", "#compdef protoreg"),
+        ("fish", "complete -c protoreg"),
+    ] {
+        let o = run(bin().args(["completion", shell]));
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        let script = stdout(&o);
+        assert!(script.contains(marker), "{shell}: {script}");
+        // Subcommands and their flags are completed.
+        assert!(
+            script.contains("breaking") && script.contains("against"),
+            "{shell}"
+        );
+    }
+    // bash parses what it is given.
+    let o = run(bin().args(["completion", "bash"]));
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("protoreg.bash");
+    std::fs::write(&script, &o.stdout).unwrap();
+    let check = run(Command::new("bash").arg("-n").arg(&script));
+    assert!(check.status.success(), "{}", stderr(&check));
+    let o = run(bin().args(["completion", "tcsh"]));
+    assert_eq!(o.status.code(), Some(2));
+}

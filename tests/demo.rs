@@ -83,6 +83,22 @@ fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
     )
 }
 
+/// Installs the named PyPI packages when their modules are missing (the stock clients these
+/// tests run); panics when that fails, so the test fails rather than skips.
+fn ensure_python_modules(modules: &[(&str, &str)]) {
+    for (module, package) in modules {
+        let present = Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !present {
+            let (code, out, err) =
+                run(Command::new("python3").args(["-m", "pip", "install", "--quiet", package]));
+            assert_eq!(code, Some(0), "installing {package} from PyPI: {out}{err}");
+        }
+    }
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -186,6 +202,21 @@ fn pinned_demo_end_to_end() {
     let (code, out, err) = client(&["reflect"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("acme.users.v1.UserService"), "{out}");
+    // Python grpcio's stock reflection client (grpc.reflection.v1alpha) lists the services
+    // and calls one with message types built from reflection alone.
+    ensure_python_modules(&[("grpc", "grpcio"), ("grpc_reflection", "grpcio-reflection")]);
+    let (code, out, err) = run(Command::new("python3")
+        .arg(root().join("tests/support/grpc_reflect.py"))
+        .arg(addr.trim_start_matches("http://"))
+        .arg("s3cret-token"));
+    assert_eq!(code, Some(0), "stock grpcio reflection client: {out}{err}");
+    for line in [
+        "service acme.users.v1.UserService",
+        "service grpc.health.v1.Health",
+        "GetUser u1 -> ",
+    ] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
 
     // A compatible v2 that leaves the service's contract as built (a file the binary does
     // not use was added to the module): the server starts cleanly on it; a client pinned to

@@ -36,11 +36,13 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// Renders findings; `source` returns a file's text by display path (for `pretty`).
+/// Renders findings; `source` returns a file's text by display path (for `pretty`); `color`
+/// adds ANSI colours to `pretty` (the machine formats never have them).
 pub fn render(
     format: Format,
     findings: &[Finding],
     source: &dyn Fn(&str) -> Option<String>,
+    color: bool,
 ) -> String {
     match format {
         Format::Text => text(findings),
@@ -48,7 +50,7 @@ pub fn render(
         Format::GithubActions => github(findings),
         Format::Junit => junit(findings),
         Format::Sarif => sarif(findings),
-        Format::Pretty => pretty(findings, source),
+        Format::Pretty => pretty(findings, source, color),
     }
 }
 
@@ -242,13 +244,33 @@ pub fn sarif(findings: &[Finding]) -> String {
     s
 }
 
+/// ANSI styles of the `pretty` format (as rustc's diagnostics: red errors, blue gutters).
+const RED_BOLD: &str = "\x1b[1;31m";
+const BLUE_BOLD: &str = "\x1b[1;34m";
+const CYAN: &str = "\x1b[36m";
+const RESET: &str = "\x1b[0m";
+
+/// `text` in `style` when `color`, else as is.
+fn paint(style: &str, text: &str, color: bool) -> String {
+    if color {
+        format!("{style}{text}{RESET}")
+    } else {
+        text.to_string()
+    }
+}
+
 /// Human format: location, rule, message, the source line with a caret, and a fix hint.
-pub fn pretty(findings: &[Finding], source: &dyn Fn(&str) -> Option<String>) -> String {
+pub fn pretty(
+    findings: &[Finding],
+    source: &dyn Fn(&str) -> Option<String>,
+    color: bool,
+) -> String {
     let mut out = String::new();
     let mut cache: std::collections::HashMap<String, Option<String>> = Default::default();
     for f in findings {
-        let _ = writeln!(out, "error[{}]: {}", f.rule, f.message);
-        let _ = writeln!(out, "  --> {}", location(f));
+        let head = format!("error[{}]", f.rule);
+        let _ = writeln!(out, "{}: {}", paint(RED_BOLD, &head, color), f.message);
+        let _ = writeln!(out, "  {} {}", paint(BLUE_BOLD, "-->", color), location(f));
         if let Some(p) = &f.path {
             let text = cache.entry(p.clone()).or_insert_with(|| source(p));
             if let Some(line) = text
@@ -263,21 +285,22 @@ pub fn pretty(findings: &[Finding], source: &dyn Fn(&str) -> Option<String>) -> 
                 } else {
                     line.chars().count().saturating_sub(col - 1).max(1)
                 };
-                let _ = writeln!(out, "{pad} |");
-                let _ = writeln!(out, "{n} | {line}");
+                let gutter = paint(BLUE_BOLD, &format!("{pad} |"), color);
+                let _ = writeln!(out, "{gutter}");
+                let _ = writeln!(out, "{} {line}", paint(BLUE_BOLD, &format!("{n} |"), color));
                 let _ = writeln!(
                     out,
-                    "{pad} | {}{}",
+                    "{gutter} {}{}",
                     " ".repeat(col.saturating_sub(1)),
-                    "^".repeat(width)
+                    paint(RED_BOLD, &"^".repeat(width), color)
                 );
             }
         }
         if let Some(fix) = &f.fix {
-            let _ = writeln!(out, "  = fix: {fix}");
+            let _ = writeln!(out, "  {} {fix}", paint(CYAN, "= fix:", color));
         }
         if let Some(r) = RULES.iter().find(|r| r.id == f.rule) {
-            let _ = writeln!(out, "  = why: {}", r.purpose);
+            let _ = writeln!(out, "  {} {}", paint(CYAN, "= why:", color), r.purpose);
         }
         out.push('\n');
     }
@@ -363,13 +386,29 @@ mod tests {
     #[test]
     fn pretty_shows_source_and_caret() {
         let src = "a\nb\n    int32 x = 1;\n";
-        let out = pretty(&[finding(Some("a.proto"), "changed")], &|_| {
-            Some(src.to_string())
-        });
+        let out = pretty(
+            &[finding(Some("a.proto"), "changed")],
+            &|_| Some(src.to_string()),
+            false,
+        );
         assert!(
             out.contains("3 |     int32 x = 1;\n  |     ^^^^\n"),
             "{out}"
         );
         assert!(out.contains("= fix: add a new field"), "{out}");
+        assert!(!out.contains('\x1b'), "no colour unless asked: {out:?}");
+    }
+
+    #[test]
+    fn pretty_colours_only_when_asked() {
+        let out = pretty(&[finding(Some("a.proto"), "changed")], &|_| None, true);
+        assert!(
+            out.starts_with("\x1b[1;31merror[FIELD_SAME_TYPE]\x1b[0m: changed"),
+            "{out:?}"
+        );
+        for f in [Format::Text, Format::Json, Format::Sarif] {
+            let machine = render(f, &[finding(Some("a.proto"), "x")], &|_| None, true);
+            assert!(!machine.contains('\x1b'), "{machine:?}");
+        }
     }
 }

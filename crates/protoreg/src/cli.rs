@@ -15,8 +15,34 @@ use protoreg_schema::{Input, OutputFormat, SchemaError};
     about = "Protobuf schema registry and breaking-change checker"
 )]
 struct Cli {
+    /// When to colour diagnostics: auto (when writing to a terminal and NO_COLOR is unset),
+    /// always, or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The `--color` choice, read by everything that prints diagnostics.
+static COLOR: std::sync::OnceLock<ColorChoice> = std::sync::OnceLock::new();
+
+/// Whether to colour what goes to `stream` (stdout or stderr): `--color always|never`, else
+/// a terminal without `NO_COLOR` (https://no-color.org: set and non-empty).
+pub fn color_for(stream: &impl std::io::IsTerminal) -> bool {
+    match COLOR.get().copied().unwrap_or(ColorChoice::Auto) {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && stream.is_terminal()
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -45,6 +71,14 @@ enum Command {
     Pin(crate::registry_cmds::PinArgs),
     /// Dependencies of the subjects in protoreg.yaml (`dep update` writes protoreg.deps.lock).
     Dep(crate::registry_cmds::DepArgs),
+    /// Print shell completions: `protoreg completion bash > /etc/bash_completion.d/protoreg`.
+    Completion(CompletionArgs),
+}
+
+#[derive(clap::Args)]
+struct CompletionArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    shell: clap_complete::Shell,
 }
 
 #[derive(clap::Args)]
@@ -128,7 +162,12 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_FINDINGS: u8 = 100;
 
 pub fn main() -> ExitCode {
+    set_sigpipe(libc::SIG_DFL);
     let cli = Cli::parse();
+    let _ = COLOR.set(cli.color);
+    if matches!(cli.command, Command::Serve(_)) {
+        set_sigpipe(libc::SIG_IGN);
+    }
     let result = match cli.command {
         Command::Build(a) => build(a),
         Command::Breaking(a) => breaking(a),
@@ -142,6 +181,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => crate::registry_cmds::check(a),
         Command::Pin(a) => crate::registry_cmds::pin(a),
         Command::Dep(a) => crate::registry_cmds::dep(a),
+        Command::Completion(a) => completion(a),
     };
     match result {
         Ok(code) => code,
@@ -152,12 +192,37 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A closed pipe (`protoreg rules | head -1`) ends the command quietly, as with other Unix
+/// tools: with SIGPIPE at its default. Rust starts with it ignored, which turns every later
+/// write into an error (and `print!` into a panic). The server keeps ignoring it (a client
+/// going away is not its end).
+fn set_sigpipe(disposition: libc::sighandler_t) {
+    // SAFETY: changes a signal's disposition at start, before any thread is spawned.
+    unsafe {
+        libc::signal(libc::SIGPIPE, disposition);
+    }
+}
+
+fn completion(a: CompletionArgs) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    clap_complete::generate(a.shell, &mut cmd, "protoreg", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Prints an error; compile diagnostics get their source line and a caret.
 fn report_error(e: &anyhow::Error) {
+    // A closed stdout is the reader's choice, not an error (`--json | head -1`).
+    if e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }) {
+        return;
+    }
     let stderr = std::io::stderr();
     let mut out = stderr.lock();
     if let Some(SchemaError::Compile(diags)) = e.downcast_ref::<SchemaError>() {
-        let color = std::env::var_os("NO_COLOR").is_none() && is_terminal();
+        let color = color_for(&std::io::stderr());
         for d in &diags.0 {
             let _ = write!(out, "{}", d.render_pretty(color));
         }
@@ -165,11 +230,6 @@ fn report_error(e: &anyhow::Error) {
     } else {
         let _ = writeln!(out, "error: {e:#}");
     }
-}
-
-fn is_terminal() -> bool {
-    use std::io::IsTerminal;
-    std::io::stderr().is_terminal()
 }
 
 fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
@@ -281,7 +341,12 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
     };
     let findings = protoreg_check::check(&current.image, &previous.image, &opts)?;
     let sources = |display: &str| -> Option<String> { std::fs::read_to_string(display).ok() };
-    let rendered = protoreg_report::render(a.error_format, &findings, &sources);
+    let rendered = protoreg_report::render(
+        a.error_format,
+        &findings,
+        &sources,
+        color_for(&std::io::stdout()),
+    );
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(rendered.as_bytes())?;
     stdout.flush()?;

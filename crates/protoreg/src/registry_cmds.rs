@@ -188,7 +188,8 @@ fn findings_from_json(list: &[Value], display_prefix: &str) -> Vec<Finding> {
 
 fn print_pretty(findings: &[Finding]) -> anyhow::Result<()> {
     let read = |p: &str| std::fs::read_to_string(p).ok();
-    let out = protoreg_report::render(protoreg_report::Format::Pretty, findings, &read);
+    let color = crate::cli::color_for(&std::io::stdout());
+    let out = protoreg_report::render(protoreg_report::Format::Pretty, findings, &read, color);
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(())
 }
@@ -517,6 +518,7 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
         protoreg_report::Format::Text,
         &findings_from_json(&breaking, ""),
         &|_| None,
+        false,
     );
     print!("{text}");
     Ok(ExitCode::from(EXIT_FINDINGS))

@@ -93,14 +93,19 @@ async fn run(a: Args) -> anyhow::Result<ExitCode> {
         pinned.source
     );
 
-    // Reflection serves exactly the pinned version's descriptor set.
+    // Reflection serves exactly the pinned version's descriptor set, in both protocol
+    // versions: grpc.reflection.v1 and v1alpha (which Python grpcio's stock client, older
+    // grpcurl, grpcui and Postman still speak).
     let descriptor: &'static [u8] = Box::leak(pinned.descriptor.into_boxed_slice());
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(descriptor)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name(protoreg_demo::SERVICE)
-        .with_service_name("grpc.health.v1.Health")
-        .build_v1()?;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(descriptor)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(protoreg_demo::SERVICE)
+            .with_service_name("grpc.health.v1.Health")
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<UserServiceServer<Users>>().await;
 
@@ -151,7 +156,8 @@ async fn run(a: Args) -> anyhow::Result<ExitCode> {
             pin_header,
         ))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(users)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
