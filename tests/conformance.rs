@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance")
 }
 
 #[test]
@@ -30,7 +30,7 @@ fn buf_breaking_cases_pass() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     let known: Vec<String> = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance-known-gaps.txt"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance-known-gaps.txt"),
     )
     .expect("known-gaps file")
     .lines()
@@ -72,7 +72,7 @@ fn protoreg_own_cases_pass_strictly() {
         "the conformance scorer is missing: expected {} (../shared beside the project)",
         dir.join("score.py").display()
     );
-    let suite = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance-protoreg");
+    let suite = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance-protoreg");
     let out = Command::new("python3")
         .arg(dir.join("score.py"))
         .arg("--bin")

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use support::buf;
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn protoreg() -> Command {

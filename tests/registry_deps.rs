@@ -466,7 +466,7 @@ fn api_robustness() {
 fn upgrade(url: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("set.binpb");
-    let module = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto-examples");
+    let module = concat!(env!("CARGO_MANIFEST_DIR"), "/proto-examples");
     let st = std::process::Command::new(bin())
         .args(["build", module, "-o"])
         .arg(&out)
@@ -633,7 +633,7 @@ fn client_dependencies_lock_cache_offline() {
     let mut server = Server::start(&tmpdb(t), &[], &[]);
     let base = server.base.clone();
     let estate =
-        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto-examples"));
+        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/proto-examples"));
     let common_dir = t.join("platform/common");
     copy_dir(&estate.join("common"), &common_dir);
     let svc = t.join("svc");

@@ -214,7 +214,7 @@ fn openapi_document_describes_real_responses() {
     std::fs::write(&samples_file, Value::Array(samples).to_string()).unwrap();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/support/check_openapi.py"
+        "/tests/support/check_openapi.py"
     );
     let out = std::process::Command::new("python3")
         .arg(script)

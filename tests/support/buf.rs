@@ -12,7 +12,7 @@ pub fn buf() -> PathBuf {
         if let Ok(p) = std::env::var("PROTOREG_BUF") {
             return PathBuf::from(p);
         }
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/buf-1.75.0");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/buf-1.75.0");
         let bin = dir.join("node_modules/.bin/buf");
         let text = |o: &std::process::Output| {
             format!(
