@@ -128,6 +128,6 @@ fn hooks_build_from_the_repository_and_guard_commits() {
     let out = text(&o);
     assert!(!o.status.success(), "a breaking edit must not commit: {out}");
     assert!(out.contains("error[FIELD_NO_DELETE]"), "{out}");
-    assert!(out.contains("shop.proto:5:1"), "{out}");
+    assert!(out.contains("shop.proto:4:1"), "{out}");
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]).stdout, before);
 }
