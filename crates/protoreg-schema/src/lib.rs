@@ -12,6 +12,7 @@ mod editions;
 mod git;
 mod image;
 pub mod pin;
+pub mod render;
 pub mod wire;
 
 pub use config::{BreakingConfig, BufConfig};

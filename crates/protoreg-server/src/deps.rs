@@ -101,6 +101,7 @@ pub async fn resolve(
             subject: dep,
             version: meta.version,
             digest: meta.digest,
+            name: None,
         });
     }
     Ok(out)
@@ -144,6 +145,14 @@ pub async fn closure(
                     meta.deps.clone(),
                 )
             }
+        };
+        // A Confluent reference names the import path its (one-file) version is known by.
+        let own = match &dep.name {
+            Some(name) if own.len() == 1 => own
+                .into_values()
+                .map(|text| (name.clone(), text))
+                .collect(),
+            _ => own,
         };
         for (path, text) in own {
             match files.get(&path) {

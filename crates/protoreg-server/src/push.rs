@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protoreg_check::Finding;
 use protoreg_schema::Image;
-use protoreg_store::{Config, DepRef, NewVersion, VersionMeta};
+use protoreg_store::{Config, DepRef, Explicit, NewVersion, VersionMeta};
 use serde_json::json;
 
 use crate::api::{
@@ -233,10 +233,10 @@ async fn impact(
 }
 
 /// A push or dry run as read: its files, labels and resolved dependencies.
-struct Incoming {
-    files: Arc<BTreeMap<String, String>>,
-    labels: BTreeMap<String, String>,
-    deps: Vec<DepRef>,
+pub(crate) struct Incoming {
+    pub(crate) files: Arc<BTreeMap<String, String>>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) deps: Vec<DepRef>,
 }
 
 /// Inflates and parses the body and resolves its dependencies.
@@ -260,7 +260,7 @@ async fn read_push(
 }
 
 /// Compiles a push's files against its dependencies' closure (off the async workers).
-async fn compile_push(
+pub(crate) async fn compile_push(
     state: &AppState,
     subject: &str,
     files: &Arc<BTreeMap<String, String>>,
@@ -314,62 +314,72 @@ async fn check_against_snapshot(
 /// Pushes on one subject retry this often when they lose a race with another push.
 const MAX_ATTEMPTS: u32 = 60;
 
-pub(crate) async fn push(
-    State(state): State<AppState>,
-    Path(subject): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let subject = subject_name(&subject)?.to_string();
+/// What [`create_version`] came to.
+pub(crate) enum Created {
+    /// A new version.
+    New(VersionMeta),
+    /// The content is already the subject's latest version: nothing was created.
+    Unchanged(VersionMeta),
+}
+
+/// Creates the next version of `subject` from `incoming` when the subject's policy accepts
+/// it: compile against the dependencies' closure, check against the live versions, commit
+/// (retrying when another push wins the race). The `/v1` and Confluent front doors share it.
+pub(crate) async fn create_version(
+    state: &AppState,
+    subject: &str,
+    incoming: Incoming,
+    explicit: Explicit,
+) -> ApiResult<Created> {
     let started = std::time::Instant::now();
     let Incoming {
         files,
         labels,
         deps,
-    } = read_push(&state, &subject, &headers, body).await?;
+    } = incoming;
     let digest = protoreg_store::version_digest(&files, &deps);
     // The same content as the latest version: nothing to compile.
-    if let Some(latest) = state.store.version_meta(&subject, None, false).await?
+    if let Some(latest) = state.store.version_meta(subject, None, false).await?
         && latest.digest == digest
     {
         state.metrics.push("unchanged");
-        return Ok(Json(version_reply(&latest, None)).into_response());
+        return Ok(Created::Unchanged(latest));
     }
-    let read = started.elapsed();
-    let compiled = compile_push(&state, &subject, &files, &deps).await?;
+    let compiled = compile_push(state, subject, &files, &deps).await?;
     let compiled_at = started.elapsed();
-    let config = effective_config(&state.store, &subject).await?;
+    let config = effective_config(&state.store, subject).await?;
     let image = Arc::new(compiled.image);
     let descriptor_len = compiled.descriptor.len();
     // Storing the blobs and checking against the versions there now run side by side.
     let prepare = state.store.prepare(
-        &subject,
+        subject,
         NewVersion {
             files: (*files).clone(),
             descriptor: compiled.descriptor,
             labels,
             deps: deps.clone(),
+            explicit,
         },
     );
-    let first_check = check_against_snapshot(&state, &subject, &image, &config);
+    let first_check = check_against_snapshot(state, subject, &image, &config);
     let (prepared, first) = tokio::join!(prepare, first_check);
     let prepared = prepared?;
     // What the check found, and the live versions (number, digest) it was checked against.
     let mut checked: Option<Checked> = Some(first?);
     for attempt in 0..MAX_ATTEMPTS {
-        let snap = state.store.snapshot(&subject).await?;
+        let snap = state.store.snapshot(subject).await?;
         if let Some(latest) = snap.live.last()
             && latest.digest == prepared.digest
         {
             state.metrics.push("unchanged");
-            return Ok(Json(version_reply(latest, None)).into_response());
+            return Ok(Created::Unchanged(latest.clone()));
         }
         // Check again only when the versions before this one changed.
         if checked
             .as_ref()
             .is_none_or(|(k, _)| *k != checked_against(&snap.live))
         {
-            checked = Some(check_live(&state, &subject, &snap.live, &image, &config).await?);
+            checked = Some(check_live(state, subject, &snap.live, &image, &config).await?);
         }
         if let Some((_, findings)) = &checked
             && !findings.is_empty()
@@ -377,38 +387,32 @@ pub(crate) async fn push(
             state.metrics.push("refused");
             return Err(incompatible(findings, &config));
         }
-        match state.store.commit(&subject, &snap, &prepared).await {
+        match state.store.commit(subject, &snap, &prepared).await {
             Ok(Some(v)) => {
                 state.metrics.push("accepted");
                 // Read your writes on this replica at once (others hear of it on commit).
-                state.cache.changed(&subject);
+                state.cache.changed(subject);
                 // The next push is checked against this version: keep its image.
-                state.images.put(
-                    &subject,
-                    v.version,
-                    &v.digest,
-                    descriptor_len,
-                    image.clone(),
-                );
-                let committed = started.elapsed();
-                let impact = impact(&state, &subject, &files, &deps).await?;
+                state
+                    .images
+                    .put(subject, v.version, &v.digest, descriptor_len, image.clone());
                 tracing::info!(
                     subject,
                     version = v.version,
+                    schema_id = v.schema_id,
                     files = files.len(),
-                    read_ms = read.as_millis() as u64,
-                    compile_ms = (compiled_at - read).as_millis() as u64,
-                    store_and_check_ms = (committed - compiled_at).as_millis() as u64,
-                    impact_ms = (started.elapsed() - committed).as_millis() as u64,
+                    compile_ms = compiled_at.as_millis() as u64,
+                    store_and_check_ms = (started.elapsed() - compiled_at).as_millis() as u64,
                     "version created"
                 );
-                return Ok(
-                    (StatusCode::CREATED, Json(version_reply(&v, Some(impact)))).into_response()
-                );
+                return Ok(Created::New(v));
             }
             Ok(None) => {}
             Err(protoreg_store::StoreError::Corrupt(m)) if m.contains("was deleted during") => {
                 return Err(ApiError::new(StatusCode::CONFLICT, "dependency_deleted", m));
+            }
+            Err(protoreg_store::StoreError::Invalid(m)) => {
+                return Err(ApiError::new(StatusCode::CONFLICT, "import_conflict", m));
             }
             Err(e) => return Err(e.into()),
         }
@@ -420,6 +424,24 @@ pub(crate) async fn push(
         format!("too much contention pushing to {subject:?}; try again"),
     )
     .retry_after(1))
+}
+
+pub(crate) async fn push(
+    State(state): State<AppState>,
+    Path(subject): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let subject = subject_name(&subject)?.to_string();
+    let incoming = read_push(&state, &subject, &headers, body).await?;
+    let (files, deps) = (incoming.files.clone(), incoming.deps.clone());
+    match create_version(&state, &subject, incoming, Explicit::default()).await? {
+        Created::Unchanged(latest) => Ok(Json(version_reply(&latest, None)).into_response()),
+        Created::New(v) => {
+            let impact = impact(&state, &subject, &files, &deps).await?;
+            Ok((StatusCode::CREATED, Json(version_reply(&v, Some(impact)))).into_response())
+        }
+    }
 }
 
 pub(crate) async fn check(

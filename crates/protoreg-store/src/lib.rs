@@ -22,10 +22,12 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 pub mod content;
+mod schemas;
 mod upgrade;
 mod versions;
 
-pub use versions::{NewVersion, Prepared, Snapshot};
+pub use schemas::SchemaUse;
+pub use versions::{Explicit, NewVersion, Prepared, Snapshot};
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,9 @@ pub enum StoreError {
     Url(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A request the stored state refuses (an import's id or version already taken).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl StoreError {
@@ -69,6 +74,10 @@ pub struct DepRef {
     pub subject: String,
     pub version: i64,
     pub digest: String,
+    /// The import path its file is known by (a Confluent reference's `name`); `None`: the
+    /// dependency's files keep their own paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// What every listing says about a version.
@@ -82,6 +91,8 @@ pub struct VersionMeta {
     pub created_at: i64,
     pub deleted: bool,
     pub deps: Vec<DepRef>,
+    /// The global schema id of its content (see [`schema_digest`]).
+    pub schema_id: i64,
 }
 
 /// A stored version with its content.
@@ -142,13 +153,40 @@ pub fn version_digest(files: &BTreeMap<String, String>, deps: &[DepRef]) -> Stri
     }
     let mut h = files_hasher(files);
     h.update(b"deps\0");
+    hash_deps(&mut h, deps);
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+fn hash_deps(h: &mut Sha256, deps: &[DepRef]) {
     for d in deps {
         h.update(d.subject.as_bytes());
         h.update([0]);
         h.update(d.version.to_be_bytes());
         h.update(d.digest.as_bytes());
         h.update([0]);
+        // Named references only (so versions without names keep their digests).
+        if let Some(name) = &d.name {
+            h.update(b"name\0");
+            h.update(name.as_bytes());
+            h.update([0]);
+        }
     }
+}
+
+/// What a global schema id stands for: a one-file version's text (not its path: the same
+/// schema under two subjects, whatever they call the file, has one id) or a several-file
+/// version's paths and texts, with the references in either case.
+pub fn schema_digest(files: &BTreeMap<String, String>, deps: &[DepRef]) -> String {
+    let mut h = Sha256::new();
+    match files.values().next() {
+        Some(text) if files.len() == 1 => {
+            h.update(b"schema\0");
+            h.update(text.as_bytes());
+        }
+        _ => h = files_hasher(files),
+    }
+    h.update(b"refs\0");
+    hash_deps(&mut h, deps);
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 
@@ -241,6 +279,7 @@ impl Store {
                 Backend::Postgres => POSTGRES_MIGRATIONS.run(&store.pool).await?,
             }
             store.upgrade_inline_rows().await?;
+            store.assign_missing_schema_ids().await?;
         }
         Ok(store)
     }
@@ -426,6 +465,7 @@ mod tests {
                     descriptor: descriptor(text),
                     labels: BTreeMap::new(),
                     deps,
+                    explicit: Default::default(),
                 },
             )
             .await
@@ -447,6 +487,7 @@ mod tests {
             subject: "c".into(),
             version: 1,
             digest: "sha256:00".into(),
+            name: None,
         };
         assert_ne!(version_digest(&a, &[dep]), digest(&a));
     }
@@ -473,6 +514,7 @@ mod tests {
                     descriptor: descriptor("three"),
                     labels: BTreeMap::new(),
                     deps: vec![],
+                    explicit: Default::default(),
                 },
             )
             .await
@@ -483,6 +525,7 @@ mod tests {
             subject: "s".into(),
             version: 1,
             digest: v1.digest.clone(),
+            name: None,
         };
         let t1 = push(&store, "t", "uses s", vec![dep.clone()])
             .await
@@ -558,6 +601,7 @@ mod tests {
                 descriptor: content::join_descriptor_set(parts.iter().map(Vec::as_slice)),
                 labels: BTreeMap::new(),
                 deps: vec![],
+                explicit: Default::default(),
             }
         };
         let manifest_of = |n: i64| {

@@ -72,4 +72,37 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// Gives every version written before schema ids existed the id of its content.
+    pub(crate) async fn assign_missing_schema_ids(&self) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "SELECT subject, version FROM versions WHERE schema_id IS NULL ORDER BY subject, version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let subject: String = r.try_get(0)?;
+            let version: i64 = r.try_get(1)?;
+            let Some(meta) = self.version_meta(&subject, Some(version), true).await? else {
+                continue;
+            };
+            let files = self.files(&subject, version).await?;
+            let digest = crate::schema_digest(&files, &meta.deps);
+            let mut tx = self.pool.begin().await?;
+            let id = Self::assign_schema_id(&mut tx, &digest, None).await?;
+            sqlx::query(
+                "UPDATE versions SET schema_id = $1 WHERE subject = $2 AND version = $3 AND schema_id IS NULL",
+            )
+            .bind(id)
+            .bind(&subject)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        if !rows.is_empty() {
+            tracing::info!(versions = rows.len(), "assigned schema ids");
+        }
+        Ok(())
+    }
 }

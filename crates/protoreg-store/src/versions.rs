@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// The content of a push.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewVersion {
     pub files: BTreeMap<String, String>,
     /// The compiled `FileDescriptorSet`: the files and everything they import.
@@ -20,15 +20,28 @@ pub struct NewVersion {
     pub labels: BTreeMap<String, String>,
     /// Resolved dependencies (concrete versions), in the order pushed.
     pub deps: Vec<DepRef>,
+    pub explicit: Explicit,
+}
+
+/// Numbers an import from another registry keeps (Confluent's IMPORT mode): `None` means
+/// the next free one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Explicit {
+    pub schema_id: Option<i64>,
+    /// Must be above every version number the subject has had.
+    pub version: Option<i64>,
 }
 
 /// A push whose blobs are stored: what [`Store::commit`] needs.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub digest: String,
+    /// See [`crate::schema_digest`].
+    pub schema_digest: String,
     manifest: content::Manifest,
     labels: BTreeMap<String, String>,
     deps: Vec<DepRef>,
+    explicit: Explicit,
 }
 
 /// What a push is checked against: the version counter and the live versions, oldest first.
@@ -41,7 +54,8 @@ pub struct Snapshot {
 /// Blobs are read and written in batches of this many.
 const BATCH: usize = 400;
 
-const META_COLUMNS: &str = "subject, version, digest, labels, created_at, deleted";
+const META_COLUMNS: &str =
+    "subject, version, digest, labels, created_at, deleted, COALESCE(schema_id, 0)";
 
 fn row_to_meta(r: &sqlx::any::AnyRow) -> Result<VersionMeta, StoreError> {
     let labels: String = r.try_get(3)?;
@@ -53,15 +67,20 @@ fn row_to_meta(r: &sqlx::any::AnyRow) -> Result<VersionMeta, StoreError> {
         created_at: r.try_get(4)?,
         deleted: r.try_get::<i64, _>(5)? != 0,
         deps: Vec::new(),
+        schema_id: r.try_get(6)?,
     })
 }
 
-/// A dependency from `dep_subject, dep_version, dep_digest` starting at column `at`.
+/// The columns [`row_to_dep`] reads, in its order.
+const DEP_COLUMNS: &str = "dep_subject, dep_version, dep_digest, name";
+
+/// A dependency from [`DEP_COLUMNS`] starting at column `at`.
 fn row_to_dep(r: &sqlx::any::AnyRow, at: usize) -> Result<DepRef, StoreError> {
     Ok(DepRef {
         subject: r.try_get(at)?,
         version: r.try_get(at + 1)?,
         digest: r.try_get(at + 2)?,
+        name: r.try_get(at + 3)?,
     })
 }
 
@@ -104,8 +123,10 @@ impl Store {
         subject: &str,
     ) -> Result<HashMap<i64, Vec<DepRef>>, StoreError> {
         let rows = sqlx::query(
-            "SELECT version, dep_subject, dep_version, dep_digest FROM version_deps \
-             WHERE subject = $1 ORDER BY version, position",
+            &format!(
+                "SELECT version, {DEP_COLUMNS} FROM version_deps \
+                 WHERE subject = $1 ORDER BY version, position"
+            ),
         )
         .bind(subject)
         .fetch_all(&self.pool)
@@ -133,10 +154,10 @@ impl Store {
         let Some(mut meta) = row.as_ref().map(row_to_meta).transpose()? else {
             return Ok(None);
         };
-        let rows = sqlx::query(
-            "SELECT dep_subject, dep_version, dep_digest FROM version_deps \
-             WHERE subject = $1 AND version = $2 ORDER BY position",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {DEP_COLUMNS} FROM version_deps \
+             WHERE subject = $1 AND version = $2 ORDER BY position"
+        ))
         .bind(subject)
         .bind(meta.version)
         .fetch_all(&self.pool)
@@ -469,8 +490,10 @@ impl Store {
             descriptor,
             labels,
             deps,
+            explicit,
         } = new;
         let digest = crate::version_digest(&files, &deps);
+        let schema_digest = crate::schema_digest(&files, &deps);
         // Hashing and splitting a large push is CPU work: off the async workers.
         let mut addressed =
             tokio::task::spawn_blocking(move || content::address(&files, &descriptor))
@@ -496,9 +519,11 @@ impl Store {
         self.put_blobs(addressed.blobs).await?;
         Ok(Prepared {
             digest,
+            schema_digest,
             manifest,
             labels,
             deps,
+            explicit,
         })
     }
 
@@ -529,7 +554,16 @@ impl Store {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
-        let next = snap.last + 1;
+        let next = match new.explicit.version {
+            Some(n) if n <= snap.last => {
+                return Err(StoreError::Invalid(format!(
+                    "version {n} is not above {subject}'s last version {}",
+                    snap.last
+                )));
+            }
+            Some(n) => n,
+            None => snap.last + 1,
+        };
         let created_at = now_ms();
         let mut tx = self.pool.begin().await?;
         let moved = sqlx::query(
@@ -575,9 +609,11 @@ impl Store {
         }
         let labels = serde_json::to_string(&new.labels).map_err(corrupt)?;
         let manifest = serde_json::to_string(&new.manifest).map_err(corrupt)?;
+        let schema_id =
+            Self::assign_schema_id(&mut tx, &new.schema_digest, new.explicit.schema_id).await?;
         sqlx::query(
-            "INSERT INTO versions (subject, version, digest, files, descriptor, labels, created_at, deleted, manifest) \
-             VALUES ($1, $2, $3, '', $4, $5, $6, 0, $7)",
+            "INSERT INTO versions (subject, version, digest, files, descriptor, labels, created_at, deleted, manifest, schema_id) \
+             VALUES ($1, $2, $3, '', $4, $5, $6, 0, $7, $8)",
         )
         .bind(subject)
         .bind(next)
@@ -586,12 +622,13 @@ impl Store {
         .bind(labels)
         .bind(created_at)
         .bind(manifest)
+        .bind(schema_id)
         .execute(&mut *tx)
         .await?;
         for (i, d) in new.deps.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO version_deps (subject, version, dep_subject, dep_version, dep_digest, position) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO version_deps (subject, version, dep_subject, dep_version, dep_digest, position, name) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(subject)
             .bind(next)
@@ -599,6 +636,7 @@ impl Store {
             .bind(d.version)
             .bind(&d.digest)
             .bind(i as i64)
+            .bind(&d.name)
             .execute(&mut *tx)
             .await?;
         }
@@ -612,6 +650,7 @@ impl Store {
             created_at,
             deleted: false,
             deps: new.deps.clone(),
+            schema_id,
         }))
     }
 

@@ -376,6 +376,7 @@ impl<'a> Resolver<'a> {
             subject: v.subject,
             version: v.version,
             digest: v.digest,
+            name: None,
         })
     }
 
