@@ -41,7 +41,8 @@ fn ensure_pre_commit() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !present {
-        let o = run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "pre-commit"]));
+        let o =
+            run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "pre-commit"]));
         assert!(o.status.success(), "installing pre-commit: {}", text(&o));
     }
 }
@@ -108,7 +109,10 @@ fn hooks_build_from_the_repository_and_guard_commits() {
     // A safe edit (a new field) commits.
     std::fs::write(
         repo.join("shop.proto"),
-        V1.replace("  string name = 2;\n", "  string name = 2;\n  int32 quantity = 3;\n"),
+        V1.replace(
+            "  string name = 2;\n",
+            "  string name = 2;\n  int32 quantity = 3;\n",
+        ),
     )
     .unwrap();
     assert!(git(&repo, &["add", "shop.proto"]).status.success());
@@ -126,7 +130,10 @@ fn hooks_build_from_the_repository_and_guard_commits() {
     assert!(git(&repo, &["add", "shop.proto"]).status.success());
     let o = commit("drop name");
     let out = text(&o);
-    assert!(!o.status.success(), "a breaking edit must not commit: {out}");
+    assert!(
+        !o.status.success(),
+        "a breaking edit must not commit: {out}"
+    );
     assert!(out.contains("error[FIELD_NO_DELETE]"), "{out}");
     assert!(out.contains("shop.proto:4:1"), "{out}");
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]).stdout, before);

@@ -632,8 +632,7 @@ fn client_dependencies_lock_cache_offline() {
     let cache = t.join("cache");
     let mut server = Server::start(&tmpdb(t), &[], &[]);
     let base = server.base.clone();
-    let estate =
-        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/proto-examples"));
+    let estate = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/proto-examples"));
     let common_dir = t.join("platform/common");
     copy_dir(&estate.join("common"), &common_dir);
     let svc = t.join("svc");

@@ -100,7 +100,11 @@ pub fn render(file: &FileDescriptorProto) -> Result<String, RenderError> {
             "java_generate_equals_and_hash",
             o.java_generate_equals_and_hash,
         );
-        opt_bool(&mut opts, "java_string_check_utf8", o.java_string_check_utf8);
+        opt_bool(
+            &mut opts,
+            "java_string_check_utf8",
+            o.java_string_check_utf8,
+        );
         if o.optimize_for.is_some() {
             opts.push(("optimize_for", o.optimize_for().as_str_name().to_string()));
         }
@@ -115,7 +119,11 @@ pub fn render(file: &FileDescriptorProto) -> Result<String, RenderError> {
         opt_str(&mut opts, "swift_prefix", &o.swift_prefix);
         opt_str(&mut opts, "php_class_prefix", &o.php_class_prefix);
         opt_str(&mut opts, "php_namespace", &o.php_namespace);
-        opt_str(&mut opts, "php_metadata_namespace", &o.php_metadata_namespace);
+        opt_str(
+            &mut opts,
+            "php_metadata_namespace",
+            &o.php_metadata_namespace,
+        );
         opt_str(&mut opts, "ruby_package", &o.ruby_package);
         if !opts.is_empty() {
             r.out.push('\n');
@@ -345,9 +353,9 @@ impl Renderer {
             return None;
         }
         let short = f.type_name().rsplit('.').next()?;
-        m.nested_type.iter().find(|n| {
-            n.name() == short && n.options.as_ref().is_some_and(|o| o.map_entry())
-        })
+        m.nested_type
+            .iter()
+            .find(|n| n.name() == short && n.options.as_ref().is_some_and(|o| o.map_entry()))
     }
 
     fn reserved(&mut self, depth: usize, ranges: Vec<(i32, i32)>, names: &[String], max: i32) {
@@ -422,7 +430,13 @@ impl Renderer {
         }
     }
 
-    fn field(&mut self, depth: usize, m: &DescriptorProto, f: &FieldDescriptorProto, in_oneof: bool) {
+    fn field(
+        &mut self,
+        depth: usize,
+        m: &DescriptorProto,
+        f: &FieldDescriptorProto,
+        in_oneof: bool,
+    ) {
         let opts = self.field_options(f, false);
         let opts = if opts.is_empty() {
             String::new()
@@ -464,7 +478,11 @@ impl Renderer {
                 };
                 body.message(depth, g);
                 // The group's body without its `message Name {` line.
-                let text = body.out.split_once('\n').map(|(_, rest)| rest).unwrap_or("");
+                let text = body
+                    .out
+                    .split_once('\n')
+                    .map(|(_, rest)| rest)
+                    .unwrap_or("");
                 self.out.push_str(text);
                 return;
             }
@@ -481,7 +499,12 @@ impl Renderer {
         );
     }
 
-    fn extensions(&mut self, depth: usize, exts: &[FieldDescriptorProto], nested: &[DescriptorProto]) {
+    fn extensions(
+        &mut self,
+        depth: usize,
+        exts: &[FieldDescriptorProto],
+        nested: &[DescriptorProto],
+    ) {
         let mut extendees: Vec<&str> = Vec::new();
         for e in exts {
             if !extendees.contains(&e.extendee()) {
@@ -515,10 +538,8 @@ impl Renderer {
         }
         for v in &e.value {
             let mut opts = Vec::new();
-            if let Some(o) = &v.options {
-                if let Some(d) = o.deprecated {
-                    opts.push(format!("deprecated = {d}"));
-                }
+            if let Some(d) = v.options.as_ref().and_then(|o| o.deprecated) {
+                opts.push(format!("deprecated = {d}"));
             }
             let opts = if opts.is_empty() {
                 String::new()

@@ -73,6 +73,9 @@ pub struct Dep {
     pub subject: String,
     pub version: i64,
     pub digest: String,
+    /// The import path the dependency's file is known by (a Confluent reference's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// A version of a subject, by number.
@@ -248,6 +251,7 @@ impl From<&protoreg_store::DepRef> for Dep {
             subject: d.subject.clone(),
             version: d.version,
             digest: d.digest.clone(),
+            name: d.name.clone(),
         }
     }
 }

@@ -45,7 +45,8 @@ pub fn parse_spec(spec: &str) -> Result<(String, Option<i64>), DepError> {
     let (subject, version) = spec.split_once('@').unwrap_or((spec, "latest"));
     if !crate::domain::valid_subject(subject) {
         return Err(DepError::BadRequest(format!(
-            "dependency {spec:?}: invalid subject name (use 1 to 128 of A-Z a-z 0-9 . _ -)"
+            "dependency {spec:?}: invalid subject name (use {})",
+            crate::domain::SUBJECT_RULE
         )));
     }
     let n = match version {
@@ -148,10 +149,9 @@ pub async fn closure(
         };
         // A Confluent reference names the import path its (one-file) version is known by.
         let own = match &dep.name {
-            Some(name) if own.len() == 1 => own
-                .into_values()
-                .map(|text| (name.clone(), text))
-                .collect(),
+            Some(name) if own.len() == 1 => {
+                own.into_values().map(|text| (name.clone(), text)).collect()
+            }
             _ => own,
         };
         for (path, text) in own {

@@ -41,14 +41,22 @@ pub enum PushError {
     Compile(Vec<protoreg_schema::Diagnostic>),
 }
 
-/// A subject name: `[A-Za-z0-9._-]{1,128}`.
+/// A subject name ([`SUBJECT_RULE`]): Confluent clients name subjects after import paths.
 pub fn valid_subject(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 128
+        && s.len() <= MAX_SUBJECT_LEN
         && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        && s.split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
 }
 
+/// Longest subject name, in bytes.
+pub const MAX_SUBJECT_LEN: usize = 255;
+
+/// What [`valid_subject`] accepts, for error messages.
+pub const SUBJECT_RULE: &str =
+    "1 to 255 of A-Z a-z 0-9 . _ - /, no empty, `.` or `..` segment between slashes";
 /// Checks a policy: a known mode and known rule categories or ids.
 pub fn validate_config(c: &Config) -> Result<(), String> {
     if !MODES.contains(&c.mode.as_str()) {

@@ -2,6 +2,7 @@
 //! parse, call [`domain`] and [`protoreg_store::Store`], and map [`ApiError`] to a status.
 
 pub mod api;
+mod confluent;
 pub mod deps;
 pub mod domain;
 mod error;
@@ -352,6 +353,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/subjects/{subject}/diff", get(v1::diff))
         .route("/v1/schemas/{digest}", get(v1::find_schema))
+        .merge(confluent::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .layer(DefaultBodyLimit::max(limits.max_body))
@@ -360,6 +362,7 @@ pub fn router(state: AppState) -> Router {
             limits.request_timeout,
         ))
         .layer(middleware::from_fn(error::json_errors))
+        .layer(middleware::from_fn(confluent_errors))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -455,6 +458,33 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     resp
 }
 
+/// Errors of the Confluent routes in Confluent's body (see [`confluent::confluent_errors`]).
+async fn confluent_errors(req: Request, next: Next) -> Response {
+    if confluent::is_confluent_path(req.uri().path()) {
+        confluent::confluent_errors(req, next).await
+    } else {
+        next.run(req).await
+    }
+}
+
+/// The token of a request: `Authorization: Bearer TOKEN`, or HTTP Basic `USER:TOKEN` as
+/// Confluent clients send it (`basic.auth.user.info`), the password being the token.
+fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    use base64::Engine;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    if let Some(t) = value.strip_prefix("Bearer ") {
+        return Some(t.trim().to_string());
+    }
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(_, token)| token.to_string())
+}
+
 async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if state.tokens.is_empty() {
         return next.run(req).await;
@@ -464,21 +494,20 @@ async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Respon
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string());
     let method = req.method().as_str().to_string();
-    let need = route
+    let path = req.uri().path();
+    let need = match route
         .as_deref()
         .and_then(|r| ROUTES.iter().find(|d| d.path == r && d.method == method))
-        .map(|d| d.role)
-        .unwrap_or(Some(Role::Read));
+    {
+        Some(d) => d.role,
+        None if confluent::is_confluent_path(path) => Some(confluent::required_role(&method, path)),
+        None => Some(Role::Read),
+    };
     let Some(need) = need else {
         return next.run(req).await;
     };
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match token.and_then(|t| state.tokens.get(t)) {
+    let token = request_token(req.headers());
+    match token.and_then(|t| state.tokens.get(&t)) {
         None => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",

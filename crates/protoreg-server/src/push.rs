@@ -300,6 +300,17 @@ async fn check_live(
     Ok((key, findings))
 }
 
+/// The findings of `image` against `versions` (as the policy's mode picks among them).
+pub(crate) async fn check_versions(
+    state: &AppState,
+    subject: &str,
+    versions: &[VersionMeta],
+    image: &Arc<Image>,
+    config: &Config,
+) -> ApiResult<Vec<Finding>> {
+    Ok(check_live(state, subject, versions, image, config).await?.1)
+}
+
 /// [`check_live`] against the versions there now.
 async fn check_against_snapshot(
     state: &AppState,

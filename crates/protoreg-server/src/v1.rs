@@ -41,7 +41,8 @@ pub(crate) fn subject_name(s: &str) -> ApiResult<&str> {
         Ok(s)
     } else {
         Err(ApiError::bad_request(format!(
-            "invalid subject name {s:?}: use 1 to 128 of A-Z a-z 0-9 . _ -"
+            "invalid subject name {s:?}: use {}",
+            domain::SUBJECT_RULE
         )))
     }
 }

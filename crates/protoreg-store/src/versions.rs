@@ -122,12 +122,10 @@ impl Store {
         &self,
         subject: &str,
     ) -> Result<HashMap<i64, Vec<DepRef>>, StoreError> {
-        let rows = sqlx::query(
-            &format!(
-                "SELECT version, {DEP_COLUMNS} FROM version_deps \
+        let rows = sqlx::query(&format!(
+            "SELECT version, {DEP_COLUMNS} FROM version_deps \
                  WHERE subject = $1 ORDER BY version, position"
-            ),
-        )
+        ))
         .bind(subject)
         .fetch_all(&self.pool)
         .await?;

@@ -146,6 +146,20 @@ impl Registry {
     }
 }
 
+/// A subject as one URL path segment (subjects may hold `/`, as Confluent's reference
+/// subjects do: `acme/common/v1/money.proto`).
+pub fn seg(subject: &str) -> String {
+    let mut out = String::with_capacity(subject.len());
+    for b in subject.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Splits `SUBJECT[@VERSION]` (version defaults to `latest`).
 pub fn subject_ref(s: &str) -> (String, String) {
     match s.split_once('@') {

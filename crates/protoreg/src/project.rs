@@ -368,7 +368,10 @@ impl<'a> Resolver<'a> {
         }
         let version = n.map_or("latest".to_string(), |n| n.to_string());
         let meta = client
-            .get_json(&format!("/v1/subjects/{subject}/versions/{version}"))
+            .get_json(&format!(
+                "/v1/subjects/{}/versions/{version}",
+                crate::client::seg(subject)
+            ))
             .with_context(|| format!("resolving dependency {subject}@{version}"))?;
         let v = version_from_json(&meta)?;
         self.store(&v)?;
@@ -406,7 +409,8 @@ impl<'a> Resolver<'a> {
         let meta = client
             .get_json(&format!(
                 "/v1/subjects/{}/versions/{}",
-                r.subject, r.version
+                crate::client::seg(&r.subject),
+                r.version
             ))
             .with_context(|| {
                 format!(

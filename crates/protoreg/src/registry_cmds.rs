@@ -260,7 +260,7 @@ pub fn push(a: PushArgs) -> anyhow::Result<ExitCode> {
     }
     let path = if a.dry_run { "check" } else { "versions" };
     let reply = client.post_gzip(
-        &format!("/v1/subjects/{}/{path}", a.subject),
+        &format!("/v1/subjects/{}/{path}", crate::client::seg(&a.subject)),
         &json!({"files": files, "labels": labels, "deps": deps}),
     )?;
     let body = reply.json().unwrap_or(Value::Null);
@@ -315,8 +315,10 @@ pub fn push(a: PushArgs) -> anyhow::Result<ExitCode> {
 /// The latest version of `subject` when its digest is `digest` (two small requests instead
 /// of uploading a large module again); `None` on any doubt.
 fn latest_with_digest(client: &Registry, subject: &str, digest: &str) -> Option<i64> {
-    let latest =
-        client.get_json(&format!("/v1/subjects/{subject}")).ok()?["latest_version"].as_i64()?;
+    let latest = client
+        .get_json(&format!("/v1/subjects/{}", crate::client::seg(subject)))
+        .ok()?["latest_version"]
+        .as_i64()?;
     let found = client.get_json(&format!("/v1/schemas/{digest}")).ok()?;
     found
         .as_array()?
@@ -368,9 +370,10 @@ pub struct PullArgs {
 pub fn pull(a: PullArgs) -> anyhow::Result<ExitCode> {
     let (subject, version) = subject_ref(&a.reference);
     let client = a.registry.client();
-    let v = crate::project::version_from_json(
-        &client.get_json(&format!("/v1/subjects/{subject}/versions/{version}"))?,
-    )?;
+    let v = crate::project::version_from_json(&client.get_json(&format!(
+        "/v1/subjects/{}/versions/{version}",
+        crate::client::seg(&subject)
+    ))?)?;
     let mut files = v.files.clone();
     if a.with_deps {
         let mut queue: std::collections::VecDeque<protoreg_store::DepRef> = v.deps.clone().into();
@@ -381,7 +384,8 @@ pub fn pull(a: PullArgs) -> anyhow::Result<ExitCode> {
             }
             let dep = crate::project::version_from_json(&client.get_json(&format!(
                 "/v1/subjects/{}/versions/{}",
-                d.subject, d.version
+                crate::client::seg(&d.subject),
+                d.version
             ))?)?;
             for (path, text) in dep.files {
                 match files.get(&path) {
@@ -449,10 +453,10 @@ pub struct LogArgs {
 }
 
 pub fn log(a: LogArgs) -> anyhow::Result<ExitCode> {
-    let list = a
-        .registry
-        .client()
-        .get_all(&format!("/v1/subjects/{}/versions", a.subject))?;
+    let list = a.registry.client().get_all(&format!(
+        "/v1/subjects/{}/versions",
+        crate::client::seg(&a.subject)
+    ))?;
     for v in list.iter().rev() {
         let labels: Vec<String> = v["labels"]
             .as_object()
@@ -489,10 +493,10 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
         Some((s, _)) => bail!("diff compares versions of one subject ({subject} vs {s})"),
         None => a.to.clone(),
     };
-    let d = a
-        .registry
-        .client()
-        .get_json(&format!("/v1/subjects/{subject}/diff?from={from}&to={to}"))?;
+    let d = a.registry.client().get_json(&format!(
+        "/v1/subjects/{}/diff?from={from}&to={to}",
+        crate::client::seg(&subject)
+    ))?;
     let mut out = std::io::stdout().lock();
     for f in d["files"].as_array().into_iter().flatten() {
         write!(out, "{}", f["diff"].as_str().unwrap_or_default())?;
@@ -529,9 +533,15 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
 pub fn registry_image(spec: &str, registry: &RegistryArgs) -> anyhow::Result<Image> {
     let (subject, version) = subject_ref(spec);
     let client = registry.client();
-    let meta = client.get_json(&format!("/v1/subjects/{subject}/versions/{version}"))?;
+    let meta = client.get_json(&format!(
+        "/v1/subjects/{}/versions/{version}",
+        crate::client::seg(&subject)
+    ))?;
     let n = meta["version"].as_i64().context("version number")?;
-    let reply = client.get(&format!("/v1/subjects/{subject}/versions/{n}/descriptor"))?;
+    let reply = client.get(&format!(
+        "/v1/subjects/{}/versions/{n}/descriptor",
+        crate::client::seg(&subject)
+    ))?;
     if reply.status != 200 {
         bail!("{subject}@{n}: {}", reply.error_message());
     }
@@ -604,7 +614,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
             None => deps.clone(),
         };
         match client.post_gzip(
-            &format!("/v1/subjects/{}/check", s.subject),
+            &format!("/v1/subjects/{}/check", crate::client::seg(&s.subject)),
             &json!({"files": files, "deps": locked}),
         ) {
             Ok(reply) if reply.status == 200 => {
@@ -619,7 +629,10 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
                     print_pretty(&findings_from_json(&findings, &prefix))?;
                 }
                 // Not yet registered: say so, so a drift is caught before commit.
-                let latest = client.get(&format!("/v1/subjects/{}/versions/latest", s.subject))?;
+                let latest = client.get(&format!(
+                    "/v1/subjects/{}/versions/latest",
+                    crate::client::seg(&s.subject)
+                ))?;
                 if latest.status == 200 {
                     let deps: Vec<protoreg_store::DepRef> =
                         serde_json::from_value(body["deps"].clone()).unwrap_or_default();
@@ -755,10 +768,16 @@ pub struct PinArgs {
 pub fn pin(a: PinArgs) -> anyhow::Result<ExitCode> {
     let (subject, version) = subject_ref(&a.reference);
     let client = a.registry.client();
-    let meta = client.get_json(&format!("/v1/subjects/{subject}/versions/{version}"))?;
+    let meta = client.get_json(&format!(
+        "/v1/subjects/{}/versions/{version}",
+        crate::client::seg(&subject)
+    ))?;
     let n = meta["version"].as_i64().context("version number")?;
     let digest = meta["digest"].as_str().context("digest")?.to_string();
-    let reply = client.get(&format!("/v1/subjects/{subject}/versions/{n}/descriptor"))?;
+    let reply = client.get(&format!(
+        "/v1/subjects/{}/versions/{n}/descriptor",
+        crate::client::seg(&subject)
+    ))?;
     if reply.status != 200 {
         bail!("{subject}@{n}: {}", reply.error_message());
     }
