@@ -459,9 +459,49 @@ async fn check_writable(state: &AppState, subject: &str, explicit: bool) -> ApiR
     Ok(())
 }
 
+/// Schema views by (subject, version, serialized): a version's content never changes and
+/// its number is never reused, so a view stays true while the version exists (callers find
+/// the version with a query first). Lookups by id then cost one query.
+#[derive(Default)]
+pub struct ViewCache(std::sync::Mutex<std::collections::HashMap<(String, i64, bool), Value>>);
+
+impl ViewCache {
+    const CAPACITY: usize = 4096;
+
+    fn get(&self, key: &(String, i64, bool)) -> Option<Value> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn put(&self, key: (String, i64, bool), view: Value) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert(key, view);
+    }
+}
+
 /// A version as Confluent clients read it: its schema (its one file, or with several the
 /// one no other imports), references, and with `serialized` the file's descriptor.
 async fn schema_view(state: &AppState, meta: &VersionMeta, serialized: bool) -> ApiResult<Value> {
+    let key = (meta.subject.clone(), meta.version, serialized);
+    if let Some(v) = state.views.get(&key) {
+        return Ok(v);
+    }
+    let view = read_schema_view(state, meta, serialized).await?;
+    state.views.put(key, view.clone());
+    Ok(view)
+}
+
+async fn read_schema_view(
+    state: &AppState,
+    meta: &VersionMeta,
+    serialized: bool,
+) -> ApiResult<Value> {
     let files = state.store.files(&meta.subject, meta.version).await?;
     let main = root_file(&files);
     let mut references = Vec::new();
@@ -802,6 +842,7 @@ async fn version_of_id(
     state: &AppState,
     id: &str,
     subject: Option<&str>,
+    serialized: bool,
 ) -> ApiResult<VersionMeta> {
     let not_found = || {
         err(
@@ -812,11 +853,24 @@ async fn version_of_id(
     };
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let uses = state.store.schema_uses(id).await?;
-    let (s, n, _) = uses
+    let (s, n, deleted) = uses
         .iter()
         .find(|(s, _, _)| Some(s.as_str()) == subject)
         .or_else(|| uses.first())
         .ok_or_else(not_found)?;
+    if state.views.get(&(s.clone(), *n, serialized)).is_some() {
+        // The view is cached: the metadata it needs is the key (the deps are in the view).
+        return Ok(VersionMeta {
+            subject: s.clone(),
+            version: *n,
+            digest: String::new(),
+            labels: BTreeMap::new(),
+            created_at: 0,
+            deleted: *deleted,
+            deps: Vec::new(),
+            schema_id: id,
+        });
+    }
     state
         .store
         .version_meta(s, Some(*n), true)
@@ -829,8 +883,8 @@ async fn get_schema_by_id(
     Path(id): Path<String>,
     Query(q): Query<SchemaQuery>,
 ) -> ApiResult<Json<Value>> {
-    let meta = version_of_id(&state, &id, q.subject.as_deref()).await?;
     let serialized = q.format.as_deref() == Some("serialized");
+    let meta = version_of_id(&state, &id, q.subject.as_deref(), serialized).await?;
     let view = schema_view(&state, &meta, serialized).await?;
     Ok(Json(json!({
         "schema": view["schema"],
@@ -844,7 +898,7 @@ async fn schema_versions(
     Path(id): Path<String>,
     Query(q): Query<SchemaQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
-    version_of_id(&state, &id, None).await?;
+    version_of_id(&state, &id, None, false).await?;
     let uses = state.store.schema_uses(id.parse().unwrap_or(0)).await?;
     Ok(Json(
         uses.into_iter()
@@ -859,7 +913,7 @@ async fn schema_subjects(
     Path(id): Path<String>,
     Query(q): Query<SchemaQuery>,
 ) -> ApiResult<Json<Vec<String>>> {
-    version_of_id(&state, &id, None).await?;
+    version_of_id(&state, &id, None, false).await?;
     let mut out: Vec<String> = Vec::new();
     for (s, _, deleted) in state.store.schema_uses(id.parse().unwrap_or(0)).await? {
         if (q.deleted || !deleted) && !out.contains(&s) {

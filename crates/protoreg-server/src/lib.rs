@@ -2,7 +2,7 @@
 //! parse, call [`domain`] and [`protoreg_store::Store`], and map [`ApiError`] to a status.
 
 pub mod api;
-mod confluent;
+pub mod confluent;
 pub mod deps;
 pub mod domain;
 mod error;
@@ -81,6 +81,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub cache: Arc<VersionCache>,
     pub images: Arc<ImageCache>,
+    /// The Confluent API's schema views.
+    pub views: Arc<confluent::ViewCache>,
     pub limits: Limits,
 }
 
@@ -93,6 +95,7 @@ impl AppState {
             metrics: Arc::default(),
             cache: Arc::default(),
             images: Arc::default(),
+            views: Arc::default(),
             limits: Limits::default(),
         }
     }
