@@ -568,14 +568,21 @@ impl Renderer {
             self.options(1, &opts);
         }
         for m in &s.method {
-            let stream = |b: bool| if b { "stream " } else { "" };
+            // `stream .pkg.T` reads as the type `stream.pkg.T` to parsers that join dotted
+            // names across spaces (buf's and ours do): a streamed type is written without
+            // its leading dot, which resolves the same from the package scope.
+            let side = |streaming: bool, ty: &str| {
+                if streaming {
+                    format!("stream {}", ty.trim_start_matches('.'))
+                } else {
+                    ty.to_string()
+                }
+            };
             let head = format!(
-                "rpc {}({}{}) returns ({}{})",
+                "rpc {}({}) returns ({})",
                 m.name(),
-                stream(m.client_streaming()),
-                m.input_type(),
-                stream(m.server_streaming()),
-                m.output_type()
+                side(m.client_streaming(), m.input_type()),
+                side(m.server_streaming(), m.output_type())
             );
             let mut opts = Vec::new();
             if let Some(o) = &m.options {

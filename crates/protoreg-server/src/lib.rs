@@ -598,8 +598,15 @@ mod tests {
     #[test]
     fn subject_names() {
         assert!(domain::valid_subject("acme.users.v1"));
-        assert!(!domain::valid_subject("../x"));
-        assert!(!domain::valid_subject(""));
-        assert!(!domain::valid_subject(&"a".repeat(129)));
+        // Confluent's reference subjects are import paths.
+        assert!(domain::valid_subject("acme/common/v1/money.proto"));
+        assert!(domain::valid_subject("orders-value"));
+        for bad in [
+            "../x", "a/../b", "a//b", "/a", "a/", "./a", "a b", "a@1", "a%2Fb", "",
+        ] {
+            assert!(!domain::valid_subject(bad), "{bad:?}");
+        }
+        assert!(domain::valid_subject(&"a".repeat(255)));
+        assert!(!domain::valid_subject(&"a".repeat(256)));
     }
 }
