@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of the Confluent API on this machine: registration latency (p50/p99) of a
-# 3-file schema as a serializer registers it (a schema whose file imports two referenced
-# files; each registration a new compatible version, compiled and checked), and
+# 3-file schema (a file importing two referenced files and a well-known type) as a
+# serializer registers it on a producer's first use (a new subject each time), and as
+# successive compatible versions of one subject (each compiled and checked BACKWARD); and
 # GET /schemas/ids/{id} per second with 64 concurrent connections (wrk).
 # Usage: bench/confluent.sh [sqlite|postgres] [REGISTRATIONS] (default sqlite 300).
 set -euo pipefail
@@ -17,7 +18,7 @@ case $backend in
   postgres) db=${PROTOREG_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/test} ;;
   *) echo "backend: sqlite or postgres"; exit 1 ;;
 esac
-./target/release/protoreg serve --listen 127.0.0.1:0 --database "$db" >"$work/out" 2>/dev/null &
+./target/release/protoreg serve --listen 127.0.0.1:0 --database "$db" >"$work/out" 2>"${PROTOREG_BENCH_LOG:-/dev/null}" &
 pid=$!
 for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
 base=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/out")
@@ -36,19 +37,27 @@ refs = []
 for name, text in [(f"{tag}/money.proto", money), (f"{tag}/address.proto", address)]:
     r = post(f"/subjects/{urllib.parse.quote(name, safe='')}/versions", {"schema": text, "schemaType": "PROTOBUF"})
     refs.append({"name": name, "subject": name, "version": r["version"]})
+def order_text(i):
+    return (f'syntax = "proto3";\npackage {tag}.orders;\nimport "{tag}/money.proto";\nimport "{tag}/address.proto";\n'
+            f'import "google/protobuf/timestamp.proto";\n'
+            f'message Order {{\n  string id = 1;\n  {tag}.common.Money total = 2;\n  {tag}.common.Address ship_to = 3;\n'
+            f'  google.protobuf.Timestamp created_at = 4;\n  // registration {i}\n}}\n')
+def report(what, lat):
+    lat.sort()
+    pct = lambda p: lat[min(len(lat) - 1, int(len(lat) * p))]
+    print(f"{what}: p50 {pct(0.50):.1f} ms, p99 {pct(0.99):.1f} ms, max {lat[-1]:.1f} ms", file=sys.stderr)
+lat = []
+for i in range(n):
+    t = time.perf_counter()
+    post(f"/subjects/{tag}-topic{i}-value/versions", {"schema": order_text(i), "schemaType": "PROTOBUF", "references": refs})
+    lat.append((time.perf_counter() - t) * 1000)
+report(f"serializer registration of a 3-file schema ({n} producers, a new subject each)", lat)
 lat, last = [], None
 for i in range(n):
-    fields = "".join(f"  string note_{k} = {10 + k};\n" for k in range(i % 5))
-    order = (f'syntax = "proto3";\npackage {tag}.orders;\nimport "{tag}/money.proto";\nimport "{tag}/address.proto";\n'
-             f'import "google/protobuf/timestamp.proto";\n'
-             f'message Order {{\n  string id = 1;\n  {tag}.common.Money total = 2;\n  {tag}.common.Address ship_to = 3;\n'
-             f'  google.protobuf.Timestamp created_at = 4;\n  // registration {i}\n{fields}}}\n')
     t = time.perf_counter()
-    last = post(f"/subjects/{tag}-orders-value/versions", {"schema": order, "schemaType": "PROTOBUF", "references": refs})
+    last = post(f"/subjects/{tag}-orders-value/versions", {"schema": order_text(i), "schemaType": "PROTOBUF", "references": refs})
     lat.append((time.perf_counter() - t) * 1000)
-lat.sort()
-pct = lambda p: lat[min(len(lat) - 1, int(len(lat) * p))]
-print(f"registration of a 3-file schema ({n} sequential, each a new version checked BACKWARD): p50 {pct(0.50):.1f} ms, p99 {pct(0.99):.1f} ms, max {lat[-1]:.1f} ms", file=sys.stderr)
+report(f"{n} successive versions of one subject, each checked BACKWARD", lat)
 print(last["id"])
 PY
 )

@@ -370,9 +370,9 @@ async fn parse_schema(
         } else {
             version_param(&r.version.to_string())?
         };
-        let meta = state
+        let (version, digest) = state
             .store
-            .version_meta(&ref_subject, n, false)
+            .version_ref(&ref_subject, n)
             .await?
             .ok_or_else(|| {
                 invalid_schema(format!(
@@ -382,8 +382,8 @@ async fn parse_schema(
             })?;
         deps.push(DepRef {
             subject: ref_subject,
-            version: meta.version,
-            digest: meta.digest,
+            version,
+            digest,
             name: Some(r.name.clone()),
         });
     }
@@ -462,14 +462,25 @@ async fn check_writable(state: &AppState, subject: &str, explicit: bool) -> ApiR
 /// Schema views by (subject, version, serialized): a version's content never changes and
 /// its number is never reused, so a view stays true while the version exists (callers find
 /// the version with a query first). Lookups by id then cost one query.
+///
+/// It also keeps the answers of `GET /schemas/ids/{id}`: what an id stands for never changes
+/// (ids are never reused for other content), only whether it is still served after a
+/// permanent delete. Those answers are dropped whenever this replica hears of any change
+/// (its own, or another replica's through PostgreSQL notifications).
 #[derive(Default)]
-pub struct ViewCache(std::sync::Mutex<std::collections::HashMap<(String, i64, bool), Value>>);
+pub struct ViewCache {
+    views: std::sync::Mutex<std::collections::HashMap<(String, i64, bool), Value>>,
+    /// (change generation they were read at, answers by (id, serialized, subject)).
+    ids: std::sync::Mutex<(u64, std::collections::HashMap<IdKey, Value>)>,
+}
+
+type IdKey = (i64, bool, Option<String>);
 
 impl ViewCache {
     const CAPACITY: usize = 4096;
 
     fn get(&self, key: &(String, i64, bool)) -> Option<Value> {
-        self.0
+        self.views
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(key)
@@ -477,11 +488,28 @@ impl ViewCache {
     }
 
     fn put(&self, key: (String, i64, bool), view: Value) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.views.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= Self::CAPACITY {
             map.clear();
         }
         map.insert(key, view);
+    }
+
+    fn get_id(&self, key: &IdKey, generation: u64) -> Option<Value> {
+        let ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        (ids.0 == generation).then(|| ids.1.get(key).cloned())?
+    }
+
+    /// Keeps an answer read at `generation` (a change heard since makes it unsure: dropped).
+    fn put_id(&self, key: IdKey, answer: Value, generation: u64, now: u64) {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        if generation != now {
+            return;
+        }
+        if ids.0 != generation || ids.1.len() >= Self::CAPACITY {
+            *ids = (generation, Default::default());
+        }
+        ids.1.insert(key, answer);
     }
 }
 
@@ -884,13 +912,24 @@ async fn get_schema_by_id(
     Query(q): Query<SchemaQuery>,
 ) -> ApiResult<Json<Value>> {
     let serialized = q.format.as_deref() == Some("serialized");
+    let key: IdKey = (id.parse().unwrap_or(-1), serialized, q.subject.clone());
+    let generation = state.cache.generation();
+    let trusted = state.cache.hears_all_changes(state.store.backend());
+    if trusted && let Some(answer) = state.views.get_id(&key, generation) {
+        return Ok(Json(answer));
+    }
     let meta = version_of_id(&state, &id, q.subject.as_deref(), serialized).await?;
     let view = schema_view(&state, &meta, serialized).await?;
-    Ok(Json(json!({
+    let answer = json!({
         "schema": view["schema"],
         "schemaType": PROTOBUF,
         "references": view["references"],
-    })))
+    });
+    if trusted {
+        let now = state.cache.generation();
+        state.views.put_id(key, answer.clone(), generation, now);
+    }
+    Ok(Json(answer))
 }
 
 async fn schema_versions(

@@ -3,6 +3,7 @@
 //! included), and judging a new version by its effect on the versions that depend on it.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use protoreg_store::{DepRef, Store, StoreError, VersionMeta};
 
@@ -106,6 +107,37 @@ pub async fn resolve(
         });
     }
     Ok(out)
+}
+
+/// Closures already collected, by (subject, dependencies). A dependency names its version's
+/// digest and versions never change, so a closure stays true: no invalidation is needed.
+#[derive(Default)]
+pub struct ClosureCache(std::sync::Mutex<std::collections::HashMap<ClosureKey, Arc<DepFiles>>>);
+
+type ClosureKey = (String, Vec<DepRef>);
+
+impl ClosureCache {
+    const CAPACITY: usize = 256;
+
+    /// The closure of `deps` for `subject`, from the cache or collected (and kept).
+    pub async fn get(
+        &self,
+        store: &Store,
+        subject: &str,
+        deps: &[DepRef],
+    ) -> Result<Arc<DepFiles>, DepError> {
+        let key = (subject.to_string(), deps.to_vec());
+        if let Some(hit) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(hit.clone());
+        }
+        let files = Arc::new(closure(store, subject, deps, None).await?);
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert(key, files.clone());
+        Ok(files)
+    }
 }
 
 /// Every file of the closure of `deps` (their own dependencies, transitively). Two versions

@@ -83,6 +83,8 @@ pub struct AppState {
     pub images: Arc<ImageCache>,
     /// The Confluent API's schema views.
     pub views: Arc<confluent::ViewCache>,
+    /// Dependency closures pushes compile against.
+    pub closures: Arc<deps::ClosureCache>,
     pub limits: Limits,
 }
 
@@ -96,6 +98,7 @@ impl AppState {
             cache: Arc::default(),
             images: Arc::default(),
             views: Arc::default(),
+            closures: Arc::default(),
             limits: Limits::default(),
         }
     }
@@ -176,7 +179,14 @@ impl VersionCache {
         self.get(subject, n, None)
     }
 
-    fn generation(&self) -> u64 {
+    /// Whether every change is heard: PostgreSQL while its listener is up; SQLite always
+    /// (one server owns the file; its own changes are all it has to hear).
+    pub(crate) fn hears_all_changes(&self, backend: protoreg_store::Backend) -> bool {
+        backend == protoreg_store::Backend::Sqlite
+            || self.watching.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 

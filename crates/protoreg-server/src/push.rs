@@ -266,7 +266,9 @@ pub(crate) async fn compile_push(
     files: &Arc<BTreeMap<String, String>>,
     deps: &[DepRef],
 ) -> ApiResult<domain::Compiled> {
-    let imports = deps::closure(&state.store, subject, deps, None)
+    let imports = state
+        .closures
+        .get(&state.store, subject, deps)
         .await
         .map_err(dep_error)?;
     let files = files.clone();
@@ -350,11 +352,12 @@ pub(crate) async fn create_version(
     } = incoming;
     let digest = protoreg_store::version_digest(&files, &deps);
     // The same content as the latest version: nothing to compile.
-    if let Some(latest) = state.store.version_meta(subject, None, false).await?
-        && latest.digest == digest
+    if let Some((n, latest)) = state.store.version_ref(subject, None).await?
+        && latest == digest
+        && let Some(meta) = state.store.version_meta(subject, Some(n), false).await?
     {
         state.metrics.push("unchanged");
-        return Ok(Created::Unchanged(latest));
+        return Ok(Created::Unchanged(meta));
     }
     let compiled = compile_push(state, subject, &files, &deps).await?;
     let compiled_at = started.elapsed();
@@ -381,9 +384,13 @@ pub(crate) async fn create_version(
         let snap = state.store.snapshot(subject).await?;
         if let Some(latest) = snap.live.last()
             && latest.digest == prepared.digest
+            && let Some(meta) = state
+                .store
+                .version_meta(subject, Some(latest.version), false)
+                .await?
         {
             state.metrics.push("unchanged");
-            return Ok(Created::Unchanged(latest.clone()));
+            return Ok(Created::Unchanged(meta));
         }
         // Check again only when the versions before this one changed.
         if checked

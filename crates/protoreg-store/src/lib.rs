@@ -69,7 +69,9 @@ pub enum Backend {
 }
 
 /// A version another version was built against.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct DepRef {
     pub subject: String,
     pub version: i64,
@@ -472,6 +474,108 @@ mod tests {
             .unwrap();
         let snap = store.snapshot(s).await.unwrap();
         store.commit(s, &snap, &prepared).await.unwrap()
+    }
+
+    async fn push_explicit(
+        store: &Store,
+        s: &str,
+        text: &str,
+        explicit: Explicit,
+    ) -> Result<Option<VersionMeta>, StoreError> {
+        let prepared = store
+            .prepare(
+                s,
+                NewVersion {
+                    files: files(text),
+                    descriptor: descriptor(text),
+                    explicit,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let snap = store.snapshot(s).await?;
+        store.commit(s, &snap, &prepared).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn schema_ids_are_global_and_imports_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("r.db").to_string_lossy())
+            .await
+            .unwrap();
+        let a = push(&store, "a", "one", vec![]).await.unwrap();
+        let b = push(&store, "b", "one", vec![]).await.unwrap();
+        let c = push(&store, "a", "two", vec![]).await.unwrap();
+        assert_eq!(a.schema_id, b.schema_id, "same content, one id");
+        assert_ne!(a.schema_id, c.schema_id);
+        let uses = store.schema_uses(a.schema_id).await.unwrap();
+        assert_eq!(uses, vec![("a".into(), 1, false), ("b".into(), 1, false)]);
+        let digest = schema_digest(&files("one"), &[]);
+        assert_eq!(
+            store
+                .find_schema("b", &digest, false)
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            1
+        );
+        // An import keeps the id and version it had elsewhere...
+        let imported = push_explicit(
+            &store,
+            "i",
+            "three",
+            Explicit {
+                schema_id: Some(500),
+                version: Some(7),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!((imported.schema_id, imported.version), (500, 7));
+        // ...but cannot take an id another content has, give known content another id, or
+        // go below the subject's last version.
+        for (text, explicit) in [
+            (
+                "four",
+                Explicit {
+                    schema_id: Some(a.schema_id),
+                    version: None,
+                },
+            ),
+            (
+                "one",
+                Explicit {
+                    schema_id: Some(900),
+                    version: None,
+                },
+            ),
+            (
+                "five",
+                Explicit {
+                    schema_id: None,
+                    version: Some(3),
+                },
+            ),
+        ] {
+            let e = push_explicit(&store, "i", text, explicit)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, StoreError::Invalid(_)), "{text}: {e}");
+        }
+        // Later ids continue above imported ones.
+        let next = push(&store, "i", "six", vec![]).await.unwrap();
+        assert!(next.schema_id > 500 && next.version == 8, "{next:?}");
+        // Modes.
+        assert_eq!(store.mode("").await.unwrap(), None);
+        store.set_mode("i", "READONLY").await.unwrap();
+        assert_eq!(store.mode("i").await.unwrap().as_deref(), Some("READONLY"));
+        assert_eq!(
+            store.delete_mode("i").await.unwrap().as_deref(),
+            Some("READONLY")
+        );
+        assert_eq!(store.mode("i").await.unwrap(), None);
     }
 
     #[test]

@@ -42,9 +42,12 @@ pub struct Prepared {
     labels: BTreeMap<String, String>,
     deps: Vec<DepRef>,
     explicit: Explicit,
+    /// Small pushes' new blobs, packed: written by the commit (see [`INLINE_BLOBS`]).
+    pending_blobs: Vec<(String, Vec<u8>)>,
 }
 
-/// What a push is checked against: the version counter and the live versions, oldest first.
+/// What a push is checked against: the version counter and the live versions, oldest first
+/// (their `deps` are not read: numbers and digests are what a check needs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub last: i64,
@@ -53,6 +56,34 @@ pub struct Snapshot {
 
 /// Blobs are read and written in batches of this many.
 const BATCH: usize = 400;
+
+/// New blobs of a push up to this many bytes (packed) are written by the commit's own
+/// transaction instead of one of their own: one durable write (fsync) per small push.
+const INLINE_BLOBS: usize = 256 << 10;
+
+/// Inserts packed blobs (present ones are left as they are).
+async fn insert_packed(
+    conn: &mut sqlx::AnyConnection,
+    packed: Vec<(String, Vec<u8>)>,
+) -> Result<(), StoreError> {
+    let mut packed = packed.into_iter().peekable();
+    while packed.peek().is_some() {
+        let batch: Vec<(String, Vec<u8>)> = packed.by_ref().take(BATCH / 2).collect();
+        let values: Vec<String> = (0..batch.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let sql = format!(
+            "INSERT INTO blobs (digest, content) VALUES {} ON CONFLICT (digest) DO NOTHING",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (d, p) in batch {
+            q = q.bind(d).bind(p);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
 
 const META_COLUMNS: &str =
     "subject, version, digest, labels, created_at, deleted, COALESCE(schema_id, 0)";
@@ -98,6 +129,20 @@ impl Store {
         subject: &str,
         include_deleted: bool,
     ) -> Result<Vec<VersionMeta>, StoreError> {
+        let mut out = self.versions_without_deps(subject, include_deleted).await?;
+        let mut deps = self.deps_of_subject(subject).await?;
+        for v in &mut out {
+            v.deps = deps.remove(&v.version).unwrap_or_default();
+        }
+        Ok(out)
+    }
+
+    /// [`Store::versions`] with `deps` left empty (a snapshot needs numbers and digests).
+    async fn versions_without_deps(
+        &self,
+        subject: &str,
+        include_deleted: bool,
+    ) -> Result<Vec<VersionMeta>, StoreError> {
         let sql = format!(
             "SELECT {META_COLUMNS} FROM versions WHERE subject = $1 {} ORDER BY version",
             if include_deleted {
@@ -110,12 +155,7 @@ impl Store {
             .bind(subject)
             .fetch_all(&self.pool)
             .await?;
-        let mut out: Vec<VersionMeta> = rows.iter().map(row_to_meta).collect::<Result<_, _>>()?;
-        let mut deps = self.deps_of_subject(subject).await?;
-        for v in &mut out {
-            v.deps = deps.remove(&v.version).unwrap_or_default();
-        }
-        Ok(out)
+        rows.iter().map(row_to_meta).collect()
     }
 
     async fn deps_of_subject(
@@ -407,37 +447,29 @@ impl Store {
     /// Stores the blobs that are not stored yet.
     pub(crate) async fn put_blobs(
         &self,
-        mut blobs: BTreeMap<String, Vec<u8>>,
+        blobs: BTreeMap<String, Vec<u8>>,
     ) -> Result<(), StoreError> {
+        let packed = self.pack_missing(blobs).await?;
+        let mut conn = self.pool.acquire().await?;
+        insert_packed(&mut conn, packed).await
+    }
+
+    /// The blobs the store does not hold yet, packed (compressed) for storing.
+    async fn pack_missing(
+        &self,
+        mut blobs: BTreeMap<String, Vec<u8>>,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let digests: Vec<String> = blobs.keys().cloned().collect();
         for r in self.blob_rows("digest", &digests).await? {
             blobs.remove(&r.try_get::<String, _>(0)?);
         }
         if blobs.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         // Compressing is CPU work: off the async workers, on every core.
-        let packed =
-            tokio::task::spawn_blocking(move || content::pack_all(blobs.into_iter().collect()))
-                .await
-                .map_err(corrupt)?;
-        let mut packed = packed.into_iter().peekable();
-        while packed.peek().is_some() {
-            let batch: Vec<(String, Vec<u8>)> = packed.by_ref().take(BATCH / 2).collect();
-            let values: Vec<String> = (0..batch.len())
-                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-                .collect();
-            let sql = format!(
-                "INSERT INTO blobs (digest, content) VALUES {} ON CONFLICT (digest) DO NOTHING",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(&sql);
-            for (d, p) in batch {
-                q = q.bind(d).bind(p);
-            }
-            q.execute(&self.pool).await?;
-        }
-        Ok(())
+        tokio::task::spawn_blocking(move || content::pack_all(blobs.into_iter().collect()))
+            .await
+            .map_err(corrupt)
     }
 
     /// The number and digest of a live version (`None` = the latest): a cheap lookup that
@@ -475,7 +507,7 @@ impl Store {
             .unwrap_or(0);
         Ok(Snapshot {
             last,
-            live: self.versions(subject, false).await?,
+            live: self.versions_without_deps(subject, false).await?,
         })
     }
 
@@ -514,7 +546,11 @@ impl Store {
             }
             _ => Manifest::Full(addressed.chunks),
         };
-        self.put_blobs(addressed.blobs).await?;
+        let mut pending_blobs = self.pack_missing(addressed.blobs).await?;
+        if pending_blobs.iter().map(|(_, b)| b.len()).sum::<usize>() > INLINE_BLOBS {
+            let mut conn = self.pool.acquire().await?;
+            insert_packed(&mut conn, std::mem::take(&mut pending_blobs)).await?;
+        }
         Ok(Prepared {
             digest,
             schema_digest,
@@ -522,6 +558,7 @@ impl Store {
             labels,
             deps,
             explicit,
+            pending_blobs,
         })
     }
 
@@ -577,6 +614,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         }
+        insert_packed(&mut tx, new.pending_blobs.clone()).await?;
         // A version deleted between the snapshot and the CAS changes what "latest" is.
         let live_now: i64 =
             sqlx::query("SELECT COUNT(*) FROM versions WHERE subject = $1 AND deleted = 0")
