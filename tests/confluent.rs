@@ -252,7 +252,163 @@ fn errors_roles_and_media_type() {
     assert_eq!(r.json()["error_code"], 42201, "{}", r.text());
     let r = call("GET", "/subjects/..%2Fx/versions", "", &reader);
     assert_eq!(r.status, 422, "{}", r.text());
+    // Global level: set, read, and back to the default.
+    let r = call("PUT", "/config", r#"{"compatibility": "FULL"}"#, &writer);
+    assert_eq!(r.json()["compatibility"], "FULL", "{}", r.text());
+    assert_eq!(
+        call("GET", "/config", "", &reader).json()["compatibilityLevel"],
+        "FULL"
+    );
+    let r = call("DELETE", "/config", "", &writer);
+    assert_eq!(r.json()["compatibilityLevel"], "FULL", "{}", r.text());
+    assert_eq!(
+        call("GET", "/config", "", &reader).json()["compatibilityLevel"],
+        "BACKWARD"
+    );
+    // ?normalize=true stores the canonical text: the same schema written differently is
+    // one version and one id.
+    let messy = "syntax='proto3';  package n.v1; // comment\nmessage  N {string a=1;}";
+    let tidy = "syntax = \"proto3\";\npackage n.v1;\n\nmessage N {\n  string a = 1;\n}\n";
+    let body = |schema: &str| json!({"schema": schema, "schemaType": "PROTOBUF"}).to_string();
+    let r = call(
+        "POST",
+        "/subjects/n/versions?normalize=true",
+        &body(messy),
+        &writer,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (id, version) = (r.json()["id"].clone(), r.json()["version"].clone());
+    let stored = call("GET", "/subjects/n/versions/latest/schema", "", &reader).text();
+    assert_eq!(stored, tidy);
+    let r = call(
+        "POST",
+        "/subjects/n/versions?normalize=True",
+        &body(tidy),
+        &writer,
+    );
+    assert_eq!(
+        (r.json()["id"].clone(), r.json()["version"].clone()),
+        (id, version)
+    );
+    let r = call("POST", "/subjects/n?normalize=true", &body(messy), &reader);
+    assert_eq!(r.status, 200, "lookup: {}", r.text());
     // /v1 keeps its own error body.
     let r = call("GET", "/v1/subjects/none/versions/1", "", &reader);
     assert!(r.json()["error"]["code"].is_string(), "{}", r.text());
+}
+
+#[test]
+fn subjects_with_slashes_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let srv = Server::start(&tmpdb(t), &[], &[]);
+    let url = format!("http://{}", srv.base.trim_start_matches("http://"));
+    let module = t.join("money");
+    write(&module, "acme/common/v1/money.proto", MONEY);
+    let cli = |args: &[&str]| {
+        let o = Command::new(bin())
+            .args(args)
+            .args(["--registry", &url])
+            .env_remove("PROTOREG_TOKEN")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let subject = "acme/common/v1/money.proto";
+    let (code, out, err) = cli(&["push", module.to_str().unwrap(), "--subject", subject]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, err) = cli(&["log", subject]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(subject) || out.contains("1"), "{out}");
+    let pulled = t.join("pulled");
+    let (code, out, err) = cli(&[
+        "pull",
+        &format!("{subject}@1"),
+        "-o",
+        pulled.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(
+        std::fs::read_to_string(pulled.join("acme/common/v1/money.proto")).unwrap(),
+        MONEY
+    );
+    // The Confluent API reads the same version under the same name.
+    let r = get(
+        &url,
+        "/subjects/acme%2Fcommon%2Fv1%2Fmoney.proto/versions/1",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["subject"], subject);
+    // Names that could escape or collide are refused everywhere.
+    for bad in ["../money.proto", "a//b", "a b"] {
+        let (code, _, err) = cli(&["push", module.to_str().unwrap(), "--subject", bad]);
+        assert_ne!(code, Some(0), "{bad:?} accepted");
+        assert!(err.contains("invalid subject"), "{bad:?}: {err}");
+    }
+}
+
+/// Two replicas on one PostgreSQL database registering concurrently: the same content gets
+/// one id whichever replica and subject register it; different contents different ids.
+#[test]
+fn schema_ids_stay_global_across_replicas() {
+    let base = postgres_url();
+    let name = format!("protoreg_ids_{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        let o = Command::new("psql")
+            .args([&base, "-qc", &sql])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+    let a = Server::start(&url, &[], &[]);
+    let b = Server::start(&url, &[], &[]);
+    let bases = [a.base.clone(), b.base.clone()];
+    let register = |base: &str, subject: &str, schema: &str| -> i64 {
+        let body = json!({"schema": schema, "schemaType": "PROTOBUF"});
+        let r = post(base, &format!("/subjects/{subject}/versions"), &body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["id"].as_i64().unwrap()
+    };
+    let same = "syntax = \"proto3\";\npackage same.v1;\nmessage S { string a = 1; }\n";
+    let ids: Vec<i64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let base = &bases[i % 2];
+                scope.spawn(move || register(base, &format!("same-{i}"), same))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    let distinct: Vec<i64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let base = &bases[i % 2];
+                let schema = format!(
+                    "syntax = \"proto3\";\npackage d{i}.v1;\nmessage D {{ string a = 1; }}\n"
+                );
+                scope.spawn(move || register(base, &format!("distinct-{i}"), &schema))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut unique = distinct.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 8, "{distinct:?}");
+    assert!(!distinct.contains(&ids[0]));
+    // Both replicas answer every id alike.
+    for id in distinct.iter().chain([&ids[0]]) {
+        let x = get(&bases[0], &format!("/schemas/ids/{id}")).json();
+        let y = get(&bases[1], &format!("/schemas/ids/{id}")).json();
+        assert_eq!(x, y);
+    }
 }

@@ -64,7 +64,12 @@ pub fn routes() -> Router<AppState> {
         .route("/schemas/ids/{id}", get(get_schema_by_id))
         .route("/schemas/ids/{id}/versions", get(schema_versions))
         .route("/schemas/ids/{id}/subjects", get(schema_subjects))
-        .route("/config", get(get_global_config).put(put_global_config))
+        .route(
+            "/config",
+            get(get_global_config)
+                .put(put_global_config)
+                .delete(delete_global_config),
+        )
         .route(
             "/config/{subject}",
             get(get_subject_config)
@@ -1006,6 +1011,13 @@ async fn get_global_config(State(state): State<AppState>) -> ApiResult<Json<Valu
 
 async fn put_global_config(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<Value>> {
     set_level(&state, "", parse_level(&body)?).await
+}
+
+/// Back to the default policy; answers the level it had.
+async fn delete_global_config(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let had = effective_config(&state.store, "").await?;
+    state.store.delete_config("").await?;
+    Ok(Json(json!({"compatibilityLevel": had.mode})))
 }
 
 async fn get_subject_config(
