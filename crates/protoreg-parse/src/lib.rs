@@ -10,6 +10,7 @@
 
 mod lex;
 mod parse;
+pub use parse::json_name;
 pub mod tag;
 
 use prost_types::FileDescriptorProto;

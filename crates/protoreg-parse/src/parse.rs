@@ -1745,7 +1745,7 @@ fn set_type(f: &mut FieldDescriptorProto, (ty, name): (Option<Type>, Option<Stri
 }
 
 /// protoc's JSON name: underscores dropped, the letter after each one upper-cased.
-pub(crate) fn json_name(name: &str) -> String {
+pub fn json_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = false;
     for c in name.chars() {

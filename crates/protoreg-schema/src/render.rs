@@ -196,23 +196,6 @@ fn push_escaped(out: &mut String, b: u8) {
     }
 }
 
-/// protoc's default JSON name: lowerCamelCase of the field name.
-fn default_json_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn scalar(t: Type) -> Option<&'static str> {
     Some(match t {
         Type::Double => "double",
@@ -391,7 +374,7 @@ impl Renderer {
         }
         if let Some(j) = &f.json_name
             && !in_extend
-            && *j != default_json_name(f.name())
+            && *j != protoreg_parse::json_name(f.name())
         {
             out.push(format!("json_name = {}", quote(j)));
         }
