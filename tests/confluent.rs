@@ -233,6 +233,37 @@ fn errors_roles_and_media_type() {
     assert_eq!(r.status, 200, "{}", r.text());
     let r2 = call("GET", "/subjects/m2/versions/1/schema", "", &reader);
     assert!(r2.text().contains("message Money"), "{}", r2.text());
+    // A version: soft delete, then gone from reads, then a permanent delete.
+    let r = call(
+        "DELETE",
+        "/subjects/m2/versions/1?permanent=true",
+        "",
+        &writer,
+    );
+    assert_eq!(
+        r.json()["error_code"],
+        40407,
+        "permanent needs a soft delete first: {}",
+        r.text()
+    );
+    let r = call("DELETE", "/subjects/m2/versions/1", "", &writer);
+    assert_eq!((r.status, r.json()), (200, json!(1)), "{}", r.text());
+    let r = call("GET", "/subjects/m2/versions/1", "", &reader);
+    assert_eq!(r.json()["error_code"], 40401, "{}", r.text());
+    let r = call("GET", "/subjects/m2/versions/1?deleted=true", "", &reader);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = call(
+        "DELETE",
+        "/subjects/m2/versions/1?permanent=true",
+        "",
+        &writer,
+    );
+    assert_eq!((r.status, r.json()), (200, json!(1)), "{}", r.text());
+    let r = call("GET", "/subjects/m2/versions/1?deleted=true", "", &reader);
+    assert_eq!(r.status, 404, "{}", r.text());
+    // The id stays readable through the subject that still has it.
+    let r = call("GET", &format!("/schemas/ids/{id}?subject=m"), "", &reader);
+    assert_eq!(r.status, 200, "{}", r.text());
     // Invalid bodies and versions.
     let r = call("POST", "/subjects/m/versions", "{", &writer);
     assert_eq!(r.json()["error_code"], 42201, "{}", r.text());
