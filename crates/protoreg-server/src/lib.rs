@@ -9,6 +9,7 @@ mod error;
 mod metrics;
 mod push;
 mod routes;
+mod ui;
 mod v1;
 
 use std::collections::HashMap;
@@ -367,6 +368,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/subjects/{subject}/diff", get(v1::diff))
         .route("/v1/schemas/{digest}", get(v1::find_schema))
         .merge(confluent::routes())
+        .merge(ui::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .layer(DefaultBodyLimit::max(limits.max_body))
@@ -521,6 +523,8 @@ async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Respon
     };
     let token = request_token(req.headers());
     match token.and_then(|t| state.tokens.get(&t)) {
+        // Browsers cannot send bearer headers: a Basic prompt (any user, the token).
+        None if ui::is_ui_path(path) => ui::sign_in_prompt(),
         None => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",

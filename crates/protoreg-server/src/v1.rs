@@ -283,7 +283,7 @@ pub(crate) fn parse_version(v: &str) -> ApiResult<Option<i64>> {
         })
 }
 
-async fn load_version(
+pub(crate) async fn load_version(
     state: &AppState,
     subject: &str,
     version: &str,

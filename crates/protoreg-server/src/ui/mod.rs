@@ -1,0 +1,167 @@
+//! The web UI: server-rendered HTML pages under `/ui/` over the same domain and store code
+//! as the JSON API (`/` redirects here). Pages work without JavaScript; every text a page
+//! shows goes through [`esc`]; assets are embedded in the binary.
+
+mod pages;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The UI's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/", get(pages::subjects))
+        .route("/ui/style.css", get(style))
+        .route("/ui/rules", get(pages::rules))
+        .route("/ui/subjects/{subject}", get(pages::subject))
+        .route("/ui/subjects/{subject}/diff", get(pages::diff))
+        .route(
+            "/ui/subjects/{subject}/versions/{version}",
+            get(pages::version),
+        )
+        .route(
+            "/ui/subjects/{subject}/versions/{version}/files/{*path}",
+            get(pages::file),
+        )
+}
+
+/// Whether a path is the UI's (for the sign-in prompt).
+pub fn is_ui_path(path: &str) -> bool {
+    path == "/" || path == "/ui" || path.starts_with("/ui/")
+}
+
+/// The stylesheet: light and dark schemes following the system, readable on a phone.
+const STYLE: &str = include_str!("style.css");
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/css")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        STYLE,
+    )
+        .into_response()
+}
+
+/// HTML-escapes text for element content and attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A path segment of a UI link (subjects may hold `/`).
+pub(crate) fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A whole page: title, breadcrumb trail (label, link) and body HTML.
+pub(crate) fn page(title: &str, trail: &[(String, Option<String>)], body: &str) -> Html<String> {
+    let mut crumbs = String::from("<a href=\"/ui/\">protoreg</a>");
+    for (label, link) in trail {
+        crumbs.push_str(" / ");
+        match link {
+            Some(href) => crumbs.push_str(&format!("<a href=\"{}\">{}</a>", esc(href), esc(label))),
+            None => crumbs.push_str(&format!("<span>{}</span>", esc(label))),
+        }
+    }
+    Html(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"color-scheme\" content=\"light dark\">\
+         <title>{} · protoreg</title><link rel=\"stylesheet\" href=\"/ui/style.css\"></head>\
+         <body><header><nav aria-label=\"breadcrumb\">{crumbs}</nav>\
+         <a class=\"rules\" href=\"/ui/rules\">rules</a></header><main>{body}</main></body></html>\n",
+        esc(title)
+    ))
+}
+
+/// An error as a page (status kept).
+pub(crate) fn error_page(e: ApiError) -> Response {
+    let status = e.status();
+    let message = e.message().to_string();
+    let mut resp = page(
+        "error",
+        &[],
+        &format!(
+            "<h1>{}</h1><p class=\"error\">{}</p>",
+            status.as_u16(),
+            esc(&message)
+        ),
+    )
+    .into_response();
+    *resp.status_mut() = status;
+    resp
+}
+
+/// The answer of a UI request that needs a token and has none: a Basic prompt.
+pub fn sign_in_prompt() -> Response {
+    let mut resp = page(
+        "sign in",
+        &[],
+        "<h1>Sign in</h1><p>This registry needs a token: enter any user name and the token as \
+         the password.</p>",
+    )
+    .into_response();
+    *resp.status_mut() = StatusCode::UNAUTHORIZED;
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"protoreg\", charset=\"UTF-8\""),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            esc("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+        assert_eq!(seg("acme/x.proto"), "acme%2Fx.proto");
+    }
+
+    #[test]
+    fn pages_escape_their_title_and_trail() {
+        let html = page(
+            "<b>",
+            &[("<i>".into(), Some("/ui/\"x".into()))],
+            "<p>body</p>",
+        )
+        .0;
+        assert!(html.contains("<title>&lt;b&gt; · protoreg</title>"));
+        assert!(html.contains("<a href=\"/ui/&quot;x\">&lt;i&gt;</a>"));
+        assert!(html.contains("<p>body</p>"));
+    }
+}

@@ -1,0 +1,573 @@
+//! The pages: subjects, a subject's timeline, a version's files, a file, a diff with its
+//! findings next to their lines, and the rules.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{error_page, esc, page, seg};
+use crate::api::FindingBody;
+use crate::error::{ApiError, ApiResult};
+use crate::v1::{effective_config, load_version, rfc3339, subject_name};
+use crate::{AppState, domain};
+
+/// Subjects a page lists.
+const PAGE_SIZE: i64 = 100;
+
+/// A page handler's result: the page, or the error as a page.
+fn respond(r: ApiResult<Html<String>>) -> Response {
+    match r {
+        Ok(html) => html.into_response(),
+        Err(e) => error_page(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct ListQuery {
+    q: String,
+    after: Option<String>,
+}
+
+pub(super) async fn subjects(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    respond(subjects_page(&state, &q).await)
+}
+
+async fn subjects_page(state: &AppState, q: &ListQuery) -> ApiResult<Html<String>> {
+    let filter = q.q.trim().to_lowercase();
+    let mut rows = String::new();
+    let mut after = q.after.clone();
+    let mut shown = 0;
+    let mut last_shown: Option<String> = None;
+    let mut more_exist = false;
+    // Filtering reads on until a page is full (names are listed in order).
+    'pages: loop {
+        let list = state.store.subjects(after.as_deref(), PAGE_SIZE).await?;
+        let done = list.len() < PAGE_SIZE as usize;
+        for s in &list {
+            after = Some(s.name.clone());
+            if !filter.is_empty() && !s.name.to_lowercase().contains(&filter) {
+                continue;
+            }
+            if shown == PAGE_SIZE {
+                more_exist = true;
+                break 'pages;
+            }
+            shown += 1;
+            last_shown = Some(s.name.clone());
+            let latest = s
+                .latest_version
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "—".into());
+            let _ = write!(
+                rows,
+                "<tr><td><a href=\"/ui/subjects/{}\">{}</a></td><td>{latest}</td><td>{}</td></tr>",
+                seg(&s.name),
+                esc(&s.name),
+                s.versions
+            );
+        }
+        if done {
+            break;
+        }
+    }
+    let more = match (more_exist, last_shown) {
+        // The next page starts after the last name shown.
+        (true, Some(last)) => format!(
+            "<p><a rel=\"next\" href=\"/ui/?q={}&amp;after={}\">next page</a></p>",
+            esc(&seg(&q.q)),
+            esc(&seg(&last))
+        ),
+        _ => String::new(),
+    };
+    let body = format!(
+        "<h1>Subjects</h1><form class=\"filter\" method=\"get\" action=\"/ui/\">\
+         <label>Filter <input name=\"q\" value=\"{}\" autofocus></label> <button>Filter</button></form>\
+         <table><thead><tr><th>Subject</th><th>Latest</th><th>Versions</th></tr></thead>\
+         <tbody>{rows}</tbody></table>{}{more}",
+        esc(&q.q),
+        if shown == 0 {
+            "<p class=\"muted\">No subjects.</p>"
+        } else {
+            ""
+        }
+    );
+    Ok(page("subjects", &[], &body))
+}
+
+pub(super) async fn subject(
+    State(state): State<AppState>,
+    Path(subject): Path<String>,
+) -> Response {
+    respond(subject_page(&state, &subject).await)
+}
+
+async fn subject_page(state: &AppState, subject: &str) -> ApiResult<Html<String>> {
+    let subject = subject_name(subject)?;
+    let versions = state.store.versions(subject, true).await?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found(format!("no subject {subject:?}")));
+    }
+    let config = effective_config(&state.store, subject).await?;
+    let mut rows = String::new();
+    for v in versions.iter().rev() {
+        let labels: String = v
+            .labels
+            .iter()
+            .map(|(k, val)| format!("<span class=\"label\">{}={}</span>", esc(k), esc(val)))
+            .collect();
+        let deps: String = v
+            .deps
+            .iter()
+            .map(|d| {
+                format!(
+                    "<a href=\"/ui/subjects/{}/versions/{}\">{}@{}</a> ",
+                    seg(&d.subject),
+                    d.version,
+                    esc(&d.subject),
+                    d.version
+                )
+            })
+            .collect();
+        let class = if v.deleted { " class=\"deleted\"" } else { "" };
+        let _ = write!(
+            rows,
+            "<tr{class}><td><a href=\"/ui/subjects/{s}/versions/{n}\">v{n}</a>{}</td><td>{}</td>\
+             <td class=\"digest\">{}</td><td>{labels}</td><td>{deps}</td></tr>",
+            if v.deleted { " (deleted)" } else { "" },
+            rfc3339(v.created_at),
+            esc(&v.digest.chars().take(19).collect::<String>()),
+            s = seg(subject),
+            n = v.version,
+        );
+    }
+    let dependents = state.store.latest_dependents(subject).await?;
+    let dependents: String = dependents
+        .iter()
+        .map(|d| {
+            format!(
+                "<li><a href=\"/ui/subjects/{}/versions/{}\">{}@{}</a></li>",
+                seg(&d.subject),
+                d.version,
+                esc(&d.subject),
+                d.version
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>{}</h1><p>Policy: <code>{}</code> over <code>{}</code></p>\
+         <h2>Versions</h2><table><thead><tr><th>Version</th><th>Created</th><th>Digest</th>\
+         <th>Labels</th><th>Dependencies</th></tr></thead><tbody>{rows}</tbody></table>\
+         <h2>Depended on by</h2>{}",
+        esc(subject),
+        esc(&config.mode),
+        esc(&config.categories.join(", ")),
+        if dependents.is_empty() {
+            "<p class=\"muted\">No subject's latest version depends on it.</p>".to_string()
+        } else {
+            format!("<ul>{dependents}</ul>")
+        }
+    );
+    Ok(page(subject, &[(subject.to_string(), None)], &body))
+}
+
+pub(super) async fn version(
+    State(state): State<AppState>,
+    Path((subject, version)): Path<(String, String)>,
+) -> Response {
+    respond(version_page(&state, &subject, &version).await)
+}
+
+async fn version_page(state: &AppState, subject: &str, version: &str) -> ApiResult<Html<String>> {
+    let subject = subject_name(subject)?;
+    let (v, _) = load_version(state, subject, version).await?;
+    let n = v.meta.version;
+    let mut files = String::new();
+    for (path, text) in &v.files {
+        let _ = write!(
+            files,
+            "<li><a href=\"/ui/subjects/{}/versions/{n}/files/{}\">{}</a> <span class=\"muted\">{} lines</span></li>",
+            seg(subject),
+            esc(path),
+            esc(path),
+            text.lines().count()
+        );
+    }
+    let diff = if n > 1 {
+        format!(
+            "<p><a href=\"/ui/subjects/{}/diff?from={}&amp;to={n}\">Changes from v{} to v{n}</a></p>",
+            seg(subject),
+            n - 1,
+            n - 1
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "<h1>{} v{n}</h1><p class=\"digest\">{}</p><p>Created {}</p>{diff}<h2>Files</h2><ul>{files}</ul>",
+        esc(subject),
+        esc(&v.meta.digest),
+        rfc3339(v.meta.created_at),
+    );
+    Ok(page(
+        &format!("{subject} v{n}"),
+        &[
+            (
+                subject.to_string(),
+                Some(format!("/ui/subjects/{}", seg(subject))),
+            ),
+            (format!("v{n}"), None),
+        ],
+        &body,
+    ))
+}
+
+pub(super) async fn file(
+    State(state): State<AppState>,
+    Path((subject, version, path)): Path<(String, String, String)>,
+) -> Response {
+    respond(file_page(&state, &subject, &version, &path).await)
+}
+
+async fn file_page(
+    state: &AppState,
+    subject: &str,
+    version: &str,
+    path: &str,
+) -> ApiResult<Html<String>> {
+    let subject = subject_name(subject)?;
+    let (v, _) = load_version(state, subject, version).await?;
+    let n = v.meta.version;
+    let text = v
+        .files
+        .get(path)
+        .ok_or_else(|| ApiError::not_found(format!("no file {path:?} in {subject}@{n}")))?;
+    let body = format!(
+        "<h1>{}</h1><pre class=\"src\">{}</pre>",
+        esc(path),
+        source_lines(text, &BTreeMap::new())
+    );
+    Ok(page(
+        path,
+        &[
+            (
+                subject.to_string(),
+                Some(format!("/ui/subjects/{}", seg(subject))),
+            ),
+            (
+                format!("v{n}"),
+                Some(format!("/ui/subjects/{}/versions/{n}", seg(subject))),
+            ),
+            (path.to_string(), None),
+        ],
+        &body,
+    ))
+}
+
+/// A file's lines with numbers and anchors (`#L42`), lightly highlighted; `notes` are HTML
+/// shown after the line they name.
+fn source_lines(text: &str, notes: &BTreeMap<usize, String>) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let _ = write!(
+            out,
+            "<span class=\"ln\" id=\"L{n}\"><a class=\"n\" href=\"#L{n}\">{n}</a>{}</span>",
+            highlight(line)
+        );
+        if let Some(note) = notes.get(&n) {
+            out.push_str(note);
+        }
+    }
+    out
+}
+
+/// Protobuf keywords that get a class of their own.
+const KEYWORDS: &[&str] = &[
+    "syntax",
+    "edition",
+    "package",
+    "import",
+    "option",
+    "message",
+    "enum",
+    "service",
+    "rpc",
+    "returns",
+    "stream",
+    "oneof",
+    "map",
+    "repeated",
+    "optional",
+    "required",
+    "reserved",
+    "extend",
+    "extensions",
+    "public",
+    "weak",
+    "group",
+    "to",
+    "max",
+];
+
+/// One line escaped, with keywords, strings and `//` comments wrapped in spans.
+fn highlight(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while !rest.is_empty() {
+        if rest.starts_with("//") {
+            let _ = write!(out, "<span class=\"com\">{}</span>", esc(rest));
+            break;
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        if c == '"' || c == '\'' {
+            let end = rest[1..].find(c).map(|i| i + 2).unwrap_or(rest.len());
+            let _ = write!(out, "<span class=\"str\">{}</span>", esc(&rest[..end]));
+            rest = &rest[end..];
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let end = rest
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                .unwrap_or(rest.len());
+            let word = &rest[..end];
+            if KEYWORDS.contains(&word) {
+                let _ = write!(out, "<span class=\"kw\">{word}</span>");
+            } else {
+                out.push_str(&esc(word));
+            }
+            rest = &rest[end..];
+        } else {
+            out.push_str(&esc(&rest[..c.len_utf8()]));
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+#[derive(Deserialize)]
+pub(super) struct DiffQuery {
+    from: String,
+    to: String,
+}
+
+pub(super) async fn diff(
+    State(state): State<AppState>,
+    Path(subject): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> Response {
+    respond(diff_page(&state, &subject, &q).await)
+}
+
+async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<Html<String>> {
+    let subject = subject_name(subject)?;
+    let (from, _) = load_version(state, subject, &q.from).await?;
+    let (to, _) = load_version(state, subject, &q.to).await?;
+    let config = effective_config(&state.store, subject).await?;
+    let (f2, t2, c2) = (from.clone(), to.clone(), config.clone());
+    let findings = crate::push::blocking(move || -> Result<Vec<FindingBody>, String> {
+        let old = domain::version_image(&f2).map_err(|e| e.to_string())?;
+        let new = domain::version_image(&t2).map_err(|e| e.to_string())?;
+        let found = domain::breaking(&new, &old, &c2)?;
+        Ok(found.iter().map(FindingBody::from).collect())
+    })
+    .await?
+    .map_err(|e| ApiError::internal("check_failed", e))?;
+    let (a, b) = (from.meta.version, to.meta.version);
+    // Findings by file and line of the new version.
+    let mut by_file: BTreeMap<&str, BTreeMap<usize, String>> = BTreeMap::new();
+    let mut summary: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &findings {
+        *summary.entry(f.rule.as_str()).or_default() += 1;
+        let note = finding_note(f);
+        by_file
+            .entry(f.path.as_deref().unwrap_or(""))
+            .or_default()
+            .entry(f.start_line as usize)
+            .or_default()
+            .push_str(&note);
+    }
+    let mut body = format!(
+        "<h1>{} v{a} → v{b}</h1><p>Breaking changes under the subject's policy \
+         (<code>{}</code> rules), v{b} checked against v{a} (BACKWARD's direction): \
+         <strong>{}</strong>.</p>",
+        esc(subject),
+        esc(&config.categories.join(", ")),
+        findings.len()
+    );
+    if !summary.is_empty() {
+        body.push_str("<table><thead><tr><th>Rule</th><th>Findings</th><th>Categories</th></tr></thead><tbody>");
+        for (rule, count) in &summary {
+            let cats = protoreg_check::RULES
+                .iter()
+                .find(|r| r.id == *rule)
+                .map(|r| r.categories.join(", "))
+                .unwrap_or_default();
+            let _ = write!(
+                body,
+                "<tr><td><code>{}</code></td><td>{count}</td><td>{}</td></tr>",
+                esc(rule),
+                esc(&cats)
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    for d in domain::file_diffs(&from, &to) {
+        let notes = by_file.remove(d.path.as_str()).unwrap_or_default();
+        let _ = write!(
+            body,
+            "<h2 id=\"{}\">{} <span class=\"muted\">{}</span></h2><pre class=\"src diff\">{}</pre>",
+            esc(&d.path),
+            esc(&d.path),
+            esc(&d.status),
+            diff_lines(&d.diff, &notes)
+        );
+    }
+    // Findings in files without a text change (or without a file: deletions).
+    for (path, notes) in by_file {
+        let _ = write!(
+            body,
+            "<h2>{}</h2>{}",
+            esc(if path.is_empty() {
+                "(deleted files)"
+            } else {
+                path
+            }),
+            notes.values().cloned().collect::<String>()
+        );
+    }
+    Ok(page(
+        &format!("{subject} v{a} → v{b}"),
+        &[
+            (
+                subject.to_string(),
+                Some(format!("/ui/subjects/{}", seg(subject))),
+            ),
+            (format!("v{a} → v{b}"), None),
+        ],
+        &body,
+    ))
+}
+
+/// A finding as shown under its line: rule, message, why, fix.
+fn finding_note(f: &FindingBody) -> String {
+    let why = protoreg_check::RULES
+        .iter()
+        .find(|r| r.id == f.rule)
+        .map(|r| r.purpose)
+        .unwrap_or_default();
+    format!(
+        "<div class=\"finding\" role=\"note\"><code>{}</code> {}:{}: {}<br><span class=\"muted\">why: {}</span>{}</div>",
+        esc(&f.rule),
+        f.start_line,
+        f.start_column,
+        esc(&f.message),
+        esc(why),
+        f.fix
+            .as_deref()
+            .map(|x| format!("<br>fix: {}", esc(x)))
+            .unwrap_or_default()
+    )
+}
+
+/// A unified diff with new-side line numbers, and each finding under the line it points at.
+fn diff_lines(diff: &str, notes: &BTreeMap<usize, String>) -> String {
+    let mut out = String::new();
+    let mut new_line = 0usize;
+    for line in diff.lines() {
+        if let Some(h) = line.strip_prefix("@@") {
+            // @@ -a,b +c,d @@
+            new_line = h
+                .split_whitespace()
+                .find_map(|p| p.strip_prefix('+'))
+                .and_then(|p| p.split(',').next())
+                .and_then(|p| p.parse::<usize>().ok())
+                .map(|n| n.saturating_sub(1))
+                .unwrap_or(new_line);
+            let _ = write!(out, "<span class=\"ln muted\">{}</span>", esc(line));
+            continue;
+        }
+        if line.starts_with("---") || line.starts_with("+++") {
+            continue;
+        }
+        let (class, counts) = match line.chars().next() {
+            Some('+') => ("add", true),
+            Some('-') => ("del", false),
+            _ => ("", true),
+        };
+        if counts {
+            new_line += 1;
+        }
+        let _ = write!(
+            out,
+            "<span class=\"ln {class}\">{}{}</span>",
+            if counts {
+                format!("<a class=\"n\">{new_line}</a>")
+            } else {
+                "<a class=\"n\"></a>".to_string()
+            },
+            esc(line)
+        );
+        if counts && let Some(note) = notes.get(&new_line) {
+            out.push_str(note);
+        }
+    }
+    out
+}
+
+pub(super) async fn rules() -> Html<String> {
+    let mut rows = String::new();
+    for r in protoreg_check::RULES {
+        let _ = write!(
+            rows,
+            "<tr id=\"{id}\"><td><code>{id}</code></td><td>{}</td><td>{}</td></tr>",
+            esc(&r.categories.join(", ")),
+            esc(r.purpose),
+            id = esc(r.id)
+        );
+    }
+    page(
+        "rules",
+        &[("rules".into(), None)],
+        &format!(
+            "<h1>Breaking rules</h1><table><thead><tr><th>Rule</th><th>Categories</th>\
+             <th>Why it breaks clients</th></tr></thead><tbody>{rows}</tbody></table>"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn highlighting_escapes_everything() {
+        let h = highlight("  string name = 1; // <script>alert(1)</script>");
+        assert!(
+            h.contains("<span class=\"com\">// &lt;script&gt;alert(1)&lt;/script&gt;</span>"),
+            "{h}"
+        );
+        assert!(!h.contains("<script>"));
+        let h = highlight("option go_package = \"<b>\";");
+        assert!(h.contains("<span class=\"kw\">option</span>"));
+        assert!(
+            h.contains("<span class=\"str\">&quot;&lt;b&gt;&quot;</span>"),
+            "{h}"
+        );
+    }
+
+    #[test]
+    fn findings_sit_under_their_new_line() {
+        let diff = "--- a/x.proto\n+++ b/x.proto\n@@ -1,3 +1,3 @@\n message A {\n-  string a = 1;\n+  int64 a = 1;\n }\n";
+        let notes = BTreeMap::from([(2, "<div>NOTE</div>".to_string())]);
+        let out = diff_lines(diff, &notes);
+        let add = out.find("+  int64 a = 1;").unwrap();
+        let note = out.find("<div>NOTE</div>").unwrap();
+        assert!(note > add, "{out}");
+        assert!(out.find("-  string a = 1;").unwrap() < add);
+    }
+}

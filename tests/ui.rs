@@ -1,0 +1,126 @@
+//! The web UI over HTTP against a real `protoreg serve`: every page renders what the API
+//! holds, markup in protos stays text, findings sit next to their lines, and with tokens
+//! configured the browser gets a sign-in prompt. (Browser-driven tests come with the rest of
+//! the UI issue.)
+
+#[path = "support/registry.rs"]
+mod harness;
+
+use harness::*;
+use serde_json::json;
+
+const V1: &str = "syntax = \"proto3\";\npackage shop.v1;\n\n// The <script>alert(1)</script> item.\nmessage Item {\n  string id = 1;\n  string name = 2;\n}\n";
+const V2: &str = "syntax = \"proto3\";\npackage shop.v1;\n\n// The <script>alert(1)</script> item.\nmessage Item {\n  string id = 1;\n  int64 name = 2;\n}\n";
+
+fn push(base: &str, subject: &str, text: &str) {
+    let r = post(
+        base,
+        &format!("/v1/subjects/{subject}/versions"),
+        &json!({"files": {"shop/v1/item.proto": text}, "labels": {"git_commit": "abc123"}}),
+    );
+    assert!(r.status == 201 || r.status == 200, "{}", r.text());
+}
+
+#[test]
+fn pages_render_escape_and_show_findings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = Server::start(&tmpdb(tmp.path()), &[], &[]);
+    let b = &srv.base;
+    // A breaking change accepted under mode NONE.
+    let r = send(
+        "PUT",
+        b,
+        "/v1/subjects/shop.v1/config",
+        br#"{"mode": "NONE"}"#,
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    push(b, "shop.v1", V1);
+    push(b, "shop.v1", V2);
+
+    // `/` goes to the UI (the client follows the redirect).
+    let r = get(b, "/");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("<h1>Subjects</h1>"), "{}", r.text());
+    let html = |path: &str| {
+        let r = get(b, path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        r.text()
+    };
+    let list = html("/ui/");
+    assert!(list.contains("href=\"/ui/subjects/shop.v1\""), "{list}");
+    assert!(html("/ui/?q=nothing-like-it").contains("No subjects."));
+    let subject = html("/ui/subjects/shop.v1");
+    for needle in ["v1", "v2", "git_commit=abc123", "NONE"] {
+        assert!(subject.contains(needle), "{needle}: {subject}");
+    }
+    let version = html("/ui/subjects/shop.v1/versions/2");
+    assert!(version.contains("/ui/subjects/shop.v1/versions/2/files/shop/v1/item.proto"));
+    assert!(version.contains("/ui/subjects/shop.v1/diff?from=1&amp;to=2"));
+    // A file: numbered lines with anchors; the comment's markup is text.
+    let file = html("/ui/subjects/shop.v1/versions/2/files/shop/v1/item.proto");
+    assert!(file.contains("id=\"L7\""), "{file}");
+    assert!(
+        file.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{file}"
+    );
+    assert!(!file.contains("<script>"), "{file}");
+    // The diff: the finding right after the changed line, and in the summary.
+    let diff = html("/ui/subjects/shop.v1/diff?from=1&to=2");
+    let line = diff.find("+  int64 name = 2;").expect("the changed line");
+    let finding = diff
+        .find("<code>FIELD_SAME_TYPE</code> 7:")
+        .expect("the finding");
+    assert!(finding > line, "{diff}");
+    assert!(
+        diff[line..finding].matches("class=\"ln").count() <= 1,
+        "next to its line"
+    );
+    assert!(diff.contains("why: "), "{diff}");
+    assert!(html("/ui/rules").contains("FIELD_SAME_TYPE"));
+    // Errors are pages too.
+    let r = get(b, "/ui/subjects/none.v1");
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("<!doctype html>"));
+    let r = get(b, "/ui/subjects/shop.v1/versions/2/files/nope.proto");
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn sign_in_with_tokens() {
+    use base64::Engine;
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = Server::start(
+        &tmpdb(tmp.path()),
+        &[],
+        &[("PROTOREG_TOKENS", "reader-token-1:read")],
+    );
+    let r = get(&srv.base, "/ui/");
+    assert_eq!(r.status, 401);
+    assert!(
+        r.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic"),
+        "the browser prompts"
+    );
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("me:reader-token-1")
+    );
+    let r = get_with(&srv.base, "/ui/", &[("authorization", basic.as_str())]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("me:wrong")
+    );
+    let r = get_with(&srv.base, "/ui/", &[("authorization", wrong.as_str())]);
+    assert_eq!(r.status, 401);
+}
