@@ -174,6 +174,13 @@ fn openapi_document_describes_real_responses() {
         get(base, "/v1/subjects/common/versions/1/dependents"),
         200,
     );
+    // The push refused above is logged with its findings.
+    let refusals = get(base, "/v1/subjects/common/refusals");
+    assert_eq!(
+        refusals.json()[0]["findings"][0]["type"],
+        "MESSAGE_NO_DELETE"
+    );
+    record("GET", "/v1/subjects/{subject}/refusals", refusals, 200);
     record(
         "GET",
         "/v1/subjects/{subject}/diff",

@@ -37,6 +37,22 @@ fn pages_render_escape_and_show_findings() {
     assert_eq!(r.status, 200, "{}", r.text());
     push(b, "shop.v1", V1);
     push(b, "shop.v1", V2);
+    // A refused push (under a stricter policy), logged with its findings.
+    let r = send(
+        "PUT",
+        b,
+        "/v1/subjects/shop.v1/config",
+        br#"{"mode": "BACKWARD"}"#,
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = post(
+        b,
+        "/v1/subjects/shop.v1/versions",
+        &json!({"files": {"shop/v1/item.proto": V1.replace("  string name = 2;\n", "")},
+                "labels": {"git_commit": "bad999"}}),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
 
     // `/` goes to the UI (the client follows the redirect).
     let r = get(b, "/");
@@ -58,7 +74,15 @@ fn pages_render_escape_and_show_findings() {
     assert!(list.contains("href=\"/ui/subjects/shop.v1\""), "{list}");
     assert!(html("/ui/?q=nothing-like-it").contains("No subjects."));
     let subject = html("/ui/subjects/shop.v1");
-    for needle in ["v1", "v2", "git_commit=abc123", "NONE"] {
+    for needle in [
+        "v1",
+        "v2",
+        "git_commit=abc123",
+        "BACKWARD",
+        "Refused pushes",
+        "git_commit=bad999",
+        "<code>FIELD_NO_DELETE</code> shop/v1/item.proto:5:1",
+    ] {
         assert!(subject.contains(needle), "{needle}: {subject}");
     }
     let version = html("/ui/subjects/shop.v1/versions/2");

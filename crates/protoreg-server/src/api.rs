@@ -41,6 +41,17 @@ pub struct Policy {
     pub categories: Vec<String>,
 }
 
+/// A refused push, as the registry logs it (the newest 50 per subject).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Refusal {
+    /// RFC 3339.
+    pub created_at: String,
+    pub labels: BTreeMap<String, String>,
+    /// The policy the push was checked under.
+    pub policy: Policy,
+    pub findings: Vec<FindingBody>,
+}
+
 /// A policy update: a field left out keeps its current value.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -229,6 +240,7 @@ pub struct DeleteReply {
     SubjectSummary,
     Subject,
     Dep,
+    Refusal,
     VersionRef,
     VersionSummary,
     VersionBody,

@@ -349,6 +349,7 @@ pub fn router(state: AppState) -> Router {
             post(push::push).get(v1::list_versions),
         )
         .route("/v1/subjects/{subject}/check", post(push::check))
+        .route("/v1/subjects/{subject}/refusals", get(v1::list_refusals))
         .route(
             "/v1/subjects/{subject}/versions/{version}",
             get(v1::get_version).delete(v1::delete_version),

@@ -361,6 +361,7 @@ pub(crate) async fn create_version(
     }
     let compiled = compile_push(state, subject, &files, &deps).await?;
     let compiled_at = started.elapsed();
+    let refusal_labels = labels.clone();
     let config = effective_config(&state.store, subject).await?;
     let image = Arc::new(compiled.image);
     let descriptor_len = compiled.descriptor.len();
@@ -403,6 +404,15 @@ pub(crate) async fn create_version(
             && !findings.is_empty()
         {
             state.metrics.push("refused");
+            let bodies: Vec<FindingBody> = findings.iter().map(FindingBody::from).collect();
+            // The log is for people browsing; failing to write it does not change the answer.
+            if let Err(e) = state
+                .store
+                .record_refusal(subject, &refusal_labels, &json!(config), &json!(bodies))
+                .await
+            {
+                tracing::warn!(subject, error = %e, "could not log a refused push");
+            }
             return Err(incompatible(findings, &config));
         }
         match state.store.commit(subject, &snap, &prepared).await {

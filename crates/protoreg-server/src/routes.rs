@@ -196,6 +196,16 @@ pub static ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "GET",
+        path: "/v1/subjects/{subject}/refusals",
+        role: Some(Role::Read),
+        summary: "Recently refused pushes with their findings, newest first (the last 50)",
+        request: None,
+        response: "[Refusal]",
+        status: 200,
+        query: &[],
+    },
+    RouteDoc {
+        method: "GET",
         path: "/v1/subjects/{subject}/versions/{version}/files/{*path}",
         role: Some(Role::Read),
         summary: "One file's text",

@@ -268,6 +268,31 @@ pub(crate) async fn list_versions(
     page_versions(list, &page, &uri, |v| v["version"].as_i64().unwrap_or(0))
 }
 
+pub(crate) async fn list_refusals(
+    State(state): State<AppState>,
+    Path(subject): Path<String>,
+) -> ApiResult<Json<Vec<api::Refusal>>> {
+    let subject = subject_name(&subject)?;
+    Ok(Json(refusals(&state, subject).await?))
+}
+
+/// A subject's logged refusals as the API shows them.
+pub(crate) async fn refusals(state: &AppState, subject: &str) -> ApiResult<Vec<api::Refusal>> {
+    let list = state.store.refusals(subject).await?;
+    list.into_iter()
+        .map(|r| {
+            Ok(api::Refusal {
+                created_at: rfc3339(r.created_at),
+                labels: r.labels,
+                policy: serde_json::from_value(r.policy)
+                    .map_err(|e| ApiError::internal("corrupt", e.to_string()))?,
+                findings: serde_json::from_value(r.findings)
+                    .map_err(|e| ApiError::internal("corrupt", e.to_string()))?,
+            })
+        })
+        .collect()
+}
+
 pub(crate) fn parse_version(v: &str) -> ApiResult<Option<i64>> {
     if v == "latest" {
         return Ok(None);

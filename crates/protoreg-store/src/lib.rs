@@ -22,10 +22,12 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 pub mod content;
+mod refusals;
 mod schemas;
 mod upgrade;
 mod versions;
 
+pub use refusals::{REFUSALS_KEPT, Refusal};
 pub use schemas::SchemaUse;
 pub use versions::{Explicit, NewVersion, Prepared, Snapshot};
 

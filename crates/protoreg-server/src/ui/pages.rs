@@ -160,11 +160,48 @@ async fn subject_page(state: &AppState, subject: &str) -> ApiResult<Html<String>
             )
         })
         .collect();
+    let mut refused = String::new();
+    for (i, r) in crate::v1::refusals(state, subject)
+        .await?
+        .iter()
+        .enumerate()
+    {
+        let labels: String = r
+            .labels
+            .iter()
+            .map(|(k, val)| format!("<span class=\"label\">{}={}</span>", esc(k), esc(val)))
+            .collect();
+        let findings: String = r
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "<div class=\"finding\"><code>{}</code> {}:{}:{}: {}</div>",
+                    esc(&f.rule),
+                    esc(f.path.as_deref().unwrap_or("<input>")),
+                    f.start_line,
+                    f.start_column,
+                    esc(&f.message)
+                )
+            })
+            .collect();
+        let _ = write!(
+            refused,
+            "<details id=\"refusal-{n}\"><summary>{} — {} finding(s) under <code>{}</code> {labels}</summary>{findings}</details>",
+            esc(&r.created_at),
+            r.findings.len(),
+            esc(&r.policy.mode),
+            n = i + 1
+        );
+    }
+    if refused.is_empty() {
+        refused = "<p class=\"muted\">No refused pushes.</p>".into();
+    }
     let body = format!(
         "<h1>{}</h1><p>Policy: <code>{}</code> over <code>{}</code></p>\
          <h2>Versions</h2><table><thead><tr><th>Version</th><th>Created</th><th>Digest</th>\
          <th>Labels</th><th>Dependencies</th></tr></thead><tbody>{rows}</tbody></table>\
-         <h2>Depended on by</h2>{}",
+         <h2>Refused pushes</h2>{refused}<h2>Depended on by</h2>{}",
         esc(subject),
         esc(&config.mode),
         esc(&config.categories.join(", ")),
