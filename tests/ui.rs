@@ -117,6 +117,79 @@ fn pages_render_escape_and_show_findings() {
     assert_eq!(r.status, 404);
 }
 
+const MONEY: &str = "syntax = \"proto3\";\npackage acme.common.v1;\n\n// An amount of money.\nmessage Money {\n  string currency = 1;\n  int64 units = 2;\n}\n";
+const ORDER: &str = "syntax = \"proto3\";\npackage shop.v1;\n\nimport \"acme/common/v1/money.proto\";\nimport \"shop/v1/line.proto\";\n\n// An order: <b>lines</b> and a total.\nmessage Order {\n  repeated Line lines = 1;\n  acme.common.v1.Money total = 2;\n}\n\n// Orders.\nservice Orders {\n  // Places one.\n  rpc Place(Order) returns (Order);\n}\n";
+const LINE: &str =
+    "syntax = \"proto3\";\npackage shop.v1;\n\nmessage Line {\n  string sku = 1;\n}\n";
+
+#[test]
+fn type_names_link_to_their_definitions_across_files_and_deps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = Server::start(&tmpdb(tmp.path()), &[], &[]);
+    let b = &srv.base;
+    let r = post(
+        b,
+        "/v1/subjects/acme.common.v1/versions",
+        &json!({"files": {"acme/common/v1/money.proto": MONEY}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = post(
+        b,
+        "/v1/subjects/shop.v1/versions",
+        &json!({"files": {"shop/v1/order.proto": ORDER, "shop/v1/line.proto": LINE},
+                "deps": ["acme.common.v1@1"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let page = get(
+        b,
+        "/ui/subjects/shop.v1/versions/1/files/shop/v1/order.proto",
+    )
+    .text();
+    // Same version, another file: its line.
+    assert!(
+        page.contains("<a class=\"type\" href=\"/ui/subjects/shop.v1/versions/1/files/shop/v1/line.proto#L4\" title=\"shop.v1.Line\">Line</a>"),
+        "{page}"
+    );
+    // A dependency's file, in its own subject.
+    assert!(
+        page.contains(
+            "href=\"/ui/subjects/acme.common.v1/versions/1/files/acme/common/v1/money.proto#L5\""
+        ),
+        "{page}"
+    );
+    // RPC types link too; definitions are listed with their comments, escaped.
+    assert!(
+        page.contains("title=\"shop.v1.Order\">Order</a>) <span class=\"kw\">returns</span>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("message <code>shop.v1.Order</code>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<dd>An order: &lt;b&gt;lines&lt;/b&gt; and a total.</dd>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("rpc <code>shop.v1.Orders.Place</code>"),
+        "{page}"
+    );
+    assert!(page.contains("Places one."), "{page}");
+    // The link's target has the anchor.
+    let target = get(
+        b,
+        "/ui/subjects/shop.v1/versions/1/files/shop/v1/line.proto",
+    )
+    .text();
+    assert!(target.contains("id=\"L4\""));
+    let dep = get(
+        b,
+        "/ui/subjects/acme.common.v1/versions/1/files/acme/common/v1/money.proto",
+    );
+    assert_eq!(dep.status, 200);
+    assert!(dep.text().contains("An amount of money."));
+}
+
 #[test]
 fn sign_in_with_tokens() {
     use base64::Engine;

@@ -86,6 +86,8 @@ pub struct AppState {
     pub views: Arc<confluent::ViewCache>,
     /// Dependency closures pushes compile against.
     pub closures: Arc<deps::ClosureCache>,
+    /// The web UI's per-version indexes.
+    pub ui: Arc<ui::IndexCache>,
     pub limits: Limits,
 }
 
@@ -100,6 +102,7 @@ impl AppState {
             images: Arc::default(),
             views: Arc::default(),
             closures: Arc::default(),
+            ui: Arc::default(),
             limits: Limits::default(),
         }
     }

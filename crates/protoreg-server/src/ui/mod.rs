@@ -2,7 +2,10 @@
 //! as the JSON API (`/` redirects here). Pages work without JavaScript; every text a page
 //! shows goes through [`esc`]; assets are embedded in the binary.
 
+mod index;
 mod pages;
+
+pub use index::IndexCache;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};

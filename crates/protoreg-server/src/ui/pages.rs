@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
+use super::index::{TypeRef, VersionIndex};
 use super::{error_page, esc, page, seg};
 use crate::api::FindingBody;
 use crate::error::{ApiError, ApiResult};
@@ -279,16 +280,69 @@ async fn file_page(
     path: &str,
 ) -> ApiResult<Html<String>> {
     let subject = subject_name(subject)?;
-    let (v, _) = load_version(state, subject, version).await?;
+    let (v, descriptor) = load_version(state, subject, version).await?;
     let n = v.meta.version;
     let text = v
         .files
         .get(path)
         .ok_or_else(|| ApiError::not_found(format!("no file {path:?} in {subject}@{n}")))?;
+    let index = match state.ui.get(subject, n) {
+        Some(i) => i,
+        None => {
+            let own: std::collections::BTreeSet<String> = v.files.keys().cloned().collect();
+            let built = crate::push::blocking(move || VersionIndex::build(&descriptor, &own))
+                .await?
+                .map_err(|e| ApiError::internal("corrupt", e.to_string()))?;
+            let built = std::sync::Arc::new(built);
+            state.ui.put(subject, n, built.clone());
+            built
+        }
+    };
+    // Files of dependencies link to the dependency's version.
+    let providers = state
+        .closures
+        .get(&state.store, subject, &v.meta.deps)
+        .await
+        .map_err(crate::push::dep_error)?;
+    let link = |target: &str| -> Option<String> {
+        let (file, line) = index.defs.get(target)?;
+        if v.files.contains_key(file) {
+            return Some(format!(
+                "/ui/subjects/{}/versions/{n}/files/{}#L{line}",
+                seg(subject),
+                esc(file)
+            ));
+        }
+        let provider = &providers.get(file)?.provider;
+        let (dep, dep_n) = provider.rsplit_once('@')?;
+        Some(format!(
+            "/ui/subjects/{}/versions/{dep_n}/files/{}#L{line}",
+            seg(dep),
+            esc(file)
+        ))
+    };
+    let no_refs = Vec::new();
+    let refs = index.refs.get(path).unwrap_or(&no_refs);
+    let mut docs = String::new();
+    for d in index.docs.get(path).into_iter().flatten() {
+        let _ = write!(
+            docs,
+            "<dt><a href=\"#L{}\">{} <code>{}</code></a></dt><dd>{}</dd>",
+            d.line,
+            d.kind,
+            esc(&d.name),
+            if d.comment.is_empty() {
+                "<span class=\"muted\">(no comment)</span>".to_string()
+            } else {
+                esc(&d.comment).replace('\n', "<br>")
+            }
+        );
+    }
     let body = format!(
-        "<h1>{}</h1><pre class=\"src\">{}</pre>",
+        "<h1>{}</h1><details open><summary>Definitions</summary><dl class=\"docs\">{docs}</dl></details>\
+         <pre class=\"src\">{}</pre>",
         esc(path),
-        source_lines(text, &BTreeMap::new())
+        source_lines(text, refs, &link, &BTreeMap::new())
     );
     Ok(page(
         path,
@@ -307,21 +361,65 @@ async fn file_page(
     ))
 }
 
-/// A file's lines with numbers and anchors (`#L42`), lightly highlighted; `notes` are HTML
-/// shown after the line they name.
-fn source_lines(text: &str, notes: &BTreeMap<usize, String>) -> String {
+/// A file's lines with numbers and anchors (`#L42`), lightly highlighted, type names linked
+/// to their definitions (`link` gives a target's URL); `notes` are HTML shown after the line
+/// they name.
+fn source_lines(
+    text: &str,
+    refs: &[TypeRef],
+    link: &dyn Fn(&str) -> Option<String>,
+    notes: &BTreeMap<usize, String>,
+) -> String {
     let mut out = String::with_capacity(text.len() * 2);
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         let _ = write!(
             out,
             "<span class=\"ln\" id=\"L{n}\"><a class=\"n\" href=\"#L{n}\">{n}</a>{}</span>",
-            highlight(line)
+            linked_line(line, refs.iter().filter(|r| r.line == i), link)
         );
         if let Some(note) = notes.get(&n) {
             out.push_str(note);
         }
     }
+    out
+}
+
+/// One line, highlighted, with each type reference on it a link (when its text is the
+/// type's name: spans that do not match are left unlinked).
+fn linked_line<'r>(
+    line: &str,
+    refs: impl Iterator<Item = &'r TypeRef>,
+    link: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    let chars: Vec<(usize, char)> = line.char_indices().collect();
+    let byte_at = |col: usize| chars.get(col).map_or(line.len(), |(b, _)| *b);
+    let mut refs: Vec<&TypeRef> = refs.collect();
+    refs.sort_by_key(|r| r.start);
+    let mut out = String::new();
+    let mut done = 0;
+    for r in refs {
+        let (a, b) = (byte_at(r.start), byte_at(r.end));
+        if a < done || b <= a {
+            continue;
+        }
+        let written = &line[a..b];
+        let short = r.target.rsplit('.').next().unwrap_or_default();
+        let Some(href) =
+            link(&r.target).filter(|_| written.trim_start_matches('.').ends_with(short))
+        else {
+            continue;
+        };
+        out.push_str(&highlight(&line[done..a]));
+        let _ = write!(
+            out,
+            "<a class=\"type\" href=\"{href}\" title=\"{}\">{}</a>",
+            esc(&r.target),
+            esc(written)
+        );
+        done = b;
+    }
+    out.push_str(&highlight(&line[done..]));
     out
 }
 
