@@ -199,25 +199,90 @@ fn sign_in_with_tokens() {
         &[],
         &[("PROTOREG_TOKENS", "reader-token-1:read")],
     );
-    let r = get(&srv.base, "/ui/");
-    assert_eq!(r.status, 401);
-    assert!(
-        r.headers["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Basic"),
-        "the browser prompts"
+    let b = &srv.base;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let call = |method: &str, path: &str, headers: &[(&str, &str)], body: &str| {
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{b}{path}"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        finish(agent.run(req.body(body.to_string()).unwrap()))
+    };
+    // Without a token: to the sign-in form, and back afterwards.
+    let r = call("GET", "/ui/subjects/x?y=1", &[], "");
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.headers["location"],
+        "/ui/sign-in?next=%2Fui%2Fsubjects%2Fx%3Fy%3D1"
     );
+    let form = call("GET", "/ui/sign-in?next=%2Fui%2Fsubjects%2Fx", &[], "");
+    assert_eq!(form.status, 200);
+    assert!(
+        form.text()
+            .contains("name=\"next\" value=\"/ui/subjects/x\""),
+        "{}",
+        form.text()
+    );
+    // A wrong token stays on the form with the reason.
+    let form_type = [("content-type", "application/x-www-form-urlencoded")];
+    let r = call(
+        "POST",
+        "/ui/sign-in",
+        &form_type,
+        "token=nope&next=%2Fui%2F",
+    );
+    assert_eq!(r.status, 401);
+    assert!(r.text().contains("unknown token"));
+    // The right one sets an HttpOnly, SameSite=Strict cookie for /ui only.
+    let r = call(
+        "POST",
+        "/ui/sign-in",
+        &form_type,
+        "token=reader-token-1&next=%2Fui%2Frules",
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.headers["location"], "/ui/rules");
+    let cookie = r.headers["set-cookie"].to_str().unwrap().to_string();
+    for part in [
+        "protoreg_token=reader-token-1",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/ui",
+    ] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    let jar = "protoreg_token=reader-token-1";
+    assert_eq!(call("GET", "/ui/rules", &[("cookie", jar)], "").status, 200);
+    // The cookie opens the UI, not the API.
+    assert_eq!(
+        call("GET", "/v1/subjects", &[("cookie", jar)], "").status,
+        401
+    );
+    // No open redirect; no sign-in posted from another site.
+    let r = call(
+        "POST",
+        "/ui/sign-in",
+        &form_type,
+        "token=reader-token-1&next=https%3A%2F%2Fevil.example%2F",
+    );
+    assert_eq!(r.headers["location"], "/ui/");
+    let mut cross = form_type.to_vec();
+    cross.push(("origin", "https://evil.example"));
+    let r = call("POST", "/ui/sign-in", &cross, "token=reader-token-1");
+    assert_eq!(r.status, 403);
+    // HTTP Basic (any user, the token) works too.
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode("me:reader-token-1")
     );
-    let r = get_with(&srv.base, "/ui/", &[("authorization", basic.as_str())]);
-    assert_eq!(r.status, 200, "{}", r.text());
-    let wrong = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("me:wrong")
+    assert_eq!(
+        call("GET", "/ui/", &[("authorization", &basic)], "").status,
+        200
     );
-    let r = get_with(&srv.base, "/ui/", &[("authorization", wrong.as_str())]);
-    assert_eq!(r.status, 401);
 }

@@ -525,10 +525,15 @@ async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Respon
     let Some(need) = need else {
         return next.run(req).await;
     };
-    let token = request_token(req.headers());
+    let is_ui = ui::is_ui_path(path);
+    if is_ui && ui::is_public(path) {
+        return next.run(req).await;
+    }
+    let token = request_token(req.headers())
+        .or_else(|| is_ui.then(|| ui::cookie_token(req.headers())).flatten());
     match token.and_then(|t| state.tokens.get(&t)) {
-        // Browsers cannot send bearer headers: a Basic prompt (any user, the token).
-        None if ui::is_ui_path(path) => ui::sign_in_prompt(),
+        // Browsers cannot send bearer headers: the sign-in form (or HTTP Basic).
+        None if is_ui => ui::sign_in_redirect(req.uri()),
         None => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",

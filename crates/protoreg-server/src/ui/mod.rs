@@ -22,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/", get(pages::subjects))
         .route("/ui/style.css", get(style))
+        .route("/ui/sign-in", get(sign_in_form).post(sign_in))
         .route("/ui/rules", get(pages::rules))
         .route("/ui/subjects/{subject}", get(pages::subject))
         .route("/ui/subjects/{subject}/diff", get(pages::diff))
@@ -125,20 +126,110 @@ pub(crate) fn error_page(e: ApiError) -> Response {
     resp
 }
 
-/// The answer of a UI request that needs a token and has none: a Basic prompt.
-pub fn sign_in_prompt() -> Response {
-    let mut resp = page(
+/// The cookie the sign-in form sets: the token, sent back only to `/ui` (never to the
+/// API), never readable by scripts, never sent from other sites.
+pub const TOKEN_COOKIE: &str = "protoreg_token";
+
+/// UI paths open to everyone: the sign-in form and the stylesheet.
+pub fn is_public(path: &str) -> bool {
+    path == "/ui/sign-in" || path == "/ui/style.css"
+}
+
+/// The token in a UI request's cookie.
+pub fn cookie_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            c.trim()
+                .strip_prefix(&format!("{TOKEN_COOKIE}="))
+                .map(str::to_string)
+        })
+}
+
+/// The answer of a UI request that needs a token and has none: to the sign-in form, back
+/// here afterwards. (HTTP Basic with the token as password is accepted too.)
+pub fn sign_in_redirect(uri: &axum::http::Uri) -> Response {
+    let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/ui/");
+    Redirect::to(&format!("/ui/sign-in?next={}", seg(next))).into_response()
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct SignInQuery {
+    next: String,
+}
+
+fn sign_in_page(next: &str, error: Option<&str>) -> Html<String> {
+    page(
         "sign in",
-        &[],
-        "<h1>Sign in</h1><p>This registry needs a token: enter any user name and the token as \
-         the password.</p>",
+        &[("sign in".into(), None)],
+        &format!(
+            "<h1>Sign in</h1>{}<form method=\"post\" action=\"/ui/sign-in\">\
+             <input type=\"hidden\" name=\"next\" value=\"{}\">\
+             <label>Token <input type=\"password\" name=\"token\" autocomplete=\"current-password\" autofocus required></label> \
+             <button type=\"submit\">Sign in</button></form>\
+             <p class=\"muted\">The registry's API token. Browsers may also send it with HTTP Basic (any user name).</p>",
+            error
+                .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)))
+                .unwrap_or_default(),
+            esc(next)
+        ),
     )
-    .into_response();
-    *resp.status_mut() = StatusCode::UNAUTHORIZED;
-    resp.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"protoreg\", charset=\"UTF-8\""),
+}
+
+async fn sign_in_form(axum::extract::Query(q): axum::extract::Query<SignInQuery>) -> Html<String> {
+    sign_in_page(&q.next, None)
+}
+
+#[derive(serde::Deserialize)]
+struct SignInForm {
+    token: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Checks the token and sets the cookie. Only same-origin posts are taken (the `Origin` a
+/// browser sends must be this host), and `next` must be a UI path (no open redirect).
+async fn sign_in(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Form(form): axum::extract::Form<SignInForm>,
+) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let cross_site = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .is_some_and(|o| o.split("://").nth(1) != Some(host));
+    if cross_site {
+        let mut resp =
+            sign_in_page("/ui/", Some("sign-in from another site refused")).into_response();
+        *resp.status_mut() = StatusCode::FORBIDDEN;
+        return resp;
+    }
+    let next = if form.next.starts_with("/ui/") && !form.next.starts_with("/ui//") {
+        form.next.clone()
+    } else {
+        "/ui/".to_string()
+    };
+    if !state.tokens.is_empty() && !state.tokens.contains_key(form.token.trim()) {
+        let mut resp = sign_in_page(&next, Some("unknown token")).into_response();
+        *resp.status_mut() = StatusCode::UNAUTHORIZED;
+        return resp;
+    }
+    let mut resp = Redirect::to(&next).into_response();
+    let cookie = format!(
+        "{TOKEN_COOKIE}={}; Path=/ui; HttpOnly; SameSite=Strict",
+        form.token.trim()
     );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
     resp
 }
 
