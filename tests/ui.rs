@@ -72,6 +72,9 @@ fn pages_render_escape_and_show_findings() {
     };
     let list = html("/ui/");
     assert!(list.contains("href=\"/ui/subjects/shop.v1\""), "{list}");
+    for needle in ["<td>v2</td>", "<code>BACKWARD</code>", "git_commit=abc123"] {
+        assert!(list.contains(needle), "{needle}: {list}");
+    }
     assert!(html("/ui/?q=nothing-like-it").contains("No subjects."));
     let subject = html("/ui/subjects/shop.v1");
     for needle in [

@@ -711,6 +711,19 @@ impl Store {
             .collect()
     }
 
+    /// How many other subjects have a live version depending on some version of `subject`.
+    pub async fn dependent_count(&self, subject: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query(
+            "SELECT COUNT(DISTINCT d.subject) FROM version_deps d JOIN versions v \
+               ON v.subject = d.subject AND v.version = d.version \
+             WHERE d.dep_subject = $1 AND d.subject <> $1 AND v.deleted = 0",
+        )
+        .bind(subject)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?)
+    }
+
     /// The latest live version of every other subject whose latest live version depends on
     /// some version of `subject`.
     pub async fn latest_dependents(&self, subject: &str) -> Result<Vec<VersionMeta>, StoreError> {

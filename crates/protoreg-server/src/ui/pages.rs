@@ -46,6 +46,7 @@ async fn subjects_page(state: &AppState, q: &ListQuery) -> ApiResult<Html<String
     let mut after = q.after.clone();
     let mut shown = 0;
     let mut last_shown: Option<String> = None;
+    let mut page_subjects = Vec::new();
     let mut more_exist = false;
     // Filtering reads on until a page is full (names are listed in order).
     'pages: loop {
@@ -62,21 +63,43 @@ async fn subjects_page(state: &AppState, q: &ListQuery) -> ApiResult<Html<String
             }
             shown += 1;
             last_shown = Some(s.name.clone());
-            let latest = s
-                .latest_version
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "—".into());
-            let _ = write!(
-                rows,
-                "<tr><td><a href=\"/ui/subjects/{}\">{}</a></td><td>{latest}</td><td>{}</td></tr>",
-                seg(&s.name),
-                esc(&s.name),
-                s.versions
-            );
+            page_subjects.push(s.clone());
         }
         if done {
             break;
         }
+    }
+    let global = effective_config(&state.store, "").await?;
+    for s in &page_subjects {
+        let policy = state
+            .store
+            .config(&s.name)
+            .await?
+            .unwrap_or_else(|| global.clone());
+        let latest = match s.latest_version {
+            Some(n) => state.store.version_meta(&s.name, Some(n), false).await?,
+            None => None,
+        };
+        let (version, pushed, labels) = match &latest {
+            Some(m) => (
+                format!("v{}", m.version),
+                rfc3339(m.created_at),
+                m.labels
+                    .iter()
+                    .map(|(k, v)| format!("<span class=\"label\">{}={}</span>", esc(k), esc(v)))
+                    .collect::<String>(),
+            ),
+            None => ("—".into(), String::new(), String::new()),
+        };
+        let _ = write!(
+            rows,
+            "<tr><td><a href=\"/ui/subjects/{}\">{}</a></td><td>{version}</td><td><code>{}</code></td>\
+             <td>{pushed}</td><td>{labels}</td><td>{}</td></tr>",
+            seg(&s.name),
+            esc(&s.name),
+            esc(&policy.mode),
+            state.store.dependent_count(&s.name).await?
+        );
     }
     let more = match (more_exist, last_shown) {
         // The next page starts after the last name shown.
@@ -90,7 +113,8 @@ async fn subjects_page(state: &AppState, q: &ListQuery) -> ApiResult<Html<String
     let body = format!(
         "<h1>Subjects</h1><form class=\"filter\" method=\"get\" action=\"/ui/\">\
          <label>Filter <input name=\"q\" value=\"{}\" autofocus></label> <button>Filter</button></form>\
-         <table><thead><tr><th>Subject</th><th>Latest</th><th>Versions</th></tr></thead>\
+         <table><thead><tr><th>Subject</th><th>Latest</th><th>Policy</th><th>Last push</th>\
+         <th>Labels</th><th>Dependents</th></tr></thead>\
          <tbody>{rows}</tbody></table>{}{more}",
         esc(&q.q),
         if shown == 0 {
