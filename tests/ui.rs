@@ -194,6 +194,52 @@ fn type_names_link_to_their_definitions_across_files_and_deps() {
 }
 
 #[test]
+fn long_diffs_are_paged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = Server::start(&tmpdb(tmp.path()), &[], &[]);
+    let b = &srv.base;
+    let files = |field: &str| {
+        let mut m = serde_json::Map::new();
+        for i in 0..60 {
+            m.insert(
+                format!("p/v1/f{i:02}.proto"),
+                json!(format!(
+                    "syntax = \"proto3\";\npackage p.v1;\nmessage M{i} {{\n  {field} a = 1;\n}}\n"
+                )),
+            );
+        }
+        json!({"files": m})
+    };
+    let r = send(
+        "PUT",
+        b,
+        "/v1/subjects/p.v1/config",
+        br#"{"mode": "NONE"}"#,
+        None,
+    );
+    assert_eq!(r.status, 200);
+    for field in ["string", "int64"] {
+        let r = post(b, "/v1/subjects/p.v1/versions", &files(field));
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let first = get(b, "/ui/subjects/p.v1/diff?from=1&to=2").text();
+    assert!(
+        first.contains("<strong>60</strong>"),
+        "all findings counted"
+    );
+    assert!(first.contains("Files 1–50 of 60"), "{first}");
+    assert!(first.contains("diff?from=1&amp;to=2&amp;page=2\">next</a>"));
+    assert!(first.contains("p/v1/f49.proto") && !first.contains("p/v1/f50.proto"));
+    let second = get(b, "/ui/subjects/p.v1/diff?from=1&to=2&page=2").text();
+    assert!(second.contains("Files 51–60 of 60"));
+    assert!(second.contains("p/v1/f59.proto") && !second.contains("id=\"p/v1/f00.proto\""));
+    assert_eq!(
+        second.matches("<code>FIELD_SAME_TYPE</code> 4:").count(),
+        10
+    );
+}
+
+#[test]
 fn sign_in_with_tokens() {
     use base64::Engine;
     let tmp = tempfile::tempdir().unwrap();

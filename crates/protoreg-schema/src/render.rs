@@ -196,25 +196,16 @@ fn push_escaped(out: &mut String, b: u8) {
     }
 }
 
-fn scalar(t: Type) -> Option<&'static str> {
-    Some(match t {
-        Type::Double => "double",
-        Type::Float => "float",
-        Type::Int64 => "int64",
-        Type::Uint64 => "uint64",
-        Type::Int32 => "int32",
-        Type::Fixed64 => "fixed64",
-        Type::Fixed32 => "fixed32",
-        Type::Bool => "bool",
-        Type::String => "string",
-        Type::Bytes => "bytes",
-        Type::Uint32 => "uint32",
-        Type::Sfixed32 => "sfixed32",
-        Type::Sfixed64 => "sfixed64",
-        Type::Sint32 => "sint32",
-        Type::Sint64 => "sint64",
-        Type::Group | Type::Message | Type::Enum => return None,
-    })
+/// A scalar type's keyword (`TYPE_SFIXED32` → `sfixed32`); `None` for named types.
+fn scalar(t: Type) -> Option<String> {
+    match t {
+        Type::Group | Type::Message | Type::Enum => None,
+        t => Some(
+            t.as_str_name()
+                .trim_start_matches("TYPE_")
+                .to_ascii_lowercase(),
+        ),
+    }
 }
 
 /// A range's end as written: `max` for the largest field number.
@@ -241,7 +232,7 @@ impl Renderer {
 
     fn type_name(&self, f: &FieldDescriptorProto) -> String {
         match scalar(f.r#type()) {
-            Some(s) if f.r#type.is_some() => s.to_string(),
+            Some(s) if f.r#type.is_some() => s,
             _ => f.type_name().to_string(),
         }
     }

@@ -51,6 +51,20 @@ pub fn valid_subject(s: &str) -> bool {
             .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
 }
 
+/// `s` as one URL path segment: what a subject may hold besides `A-Z a-z 0-9 . _ -`
+/// (`/` above all) percent-encoded. Used by the CLI's requests and the UI's links.
+pub fn url_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Longest subject name, in bytes.
 pub const MAX_SUBJECT_LEN: usize = 255;
 

@@ -149,15 +149,7 @@ impl Registry {
 /// A subject as one URL path segment (subjects may hold `/`, as Confluent's reference
 /// subjects do: `acme/common/v1/money.proto`).
 pub fn seg(subject: &str) -> String {
-    let mut out = String::with_capacity(subject.len());
-    for b in subject.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    protoreg_server::domain::url_segment(subject)
 }
 
 /// Splits `SUBJECT[@VERSION]` (version defaults to `latest`).

@@ -73,10 +73,10 @@ pub(super) async fn get_subject_config(
             let c = effective_config(&state.store, "").await?;
             Ok(Json(json!({"compatibilityLevel": c.mode})))
         }
-        None => Err(err(
-            StatusCode::NOT_FOUND,
+        None => Err(not_configured(
             "subject_compatibility_not_configured",
-            format!("Subject '{subject}' does not have subject-level compatibility configured"),
+            "compatibility",
+            &subject,
         )),
     }
 }
@@ -219,10 +219,10 @@ pub(super) async fn get_subject_mode(
     match state.store.mode(&subject).await? {
         Some(m) => Ok(Json(json!({"mode": m}))),
         None if q.default_to_global => Ok(Json(json!({"mode": effective_mode(&state, "").await?}))),
-        None => Err(err(
-            StatusCode::NOT_FOUND,
+        None => Err(not_configured(
             "subject_mode_not_configured",
-            format!("Subject '{subject}' does not have subject-level mode configured"),
+            "mode",
+            &subject,
         )),
     }
 }
@@ -247,10 +247,19 @@ pub(super) async fn delete_subject_mode(
     let subject = subject_param(&subject)?;
     match state.store.delete_mode(&subject).await? {
         Some(m) => Ok(Json(json!({"mode": m}))),
-        None => Err(err(
-            StatusCode::NOT_FOUND,
+        None => Err(not_configured(
             "subject_mode_not_configured",
-            format!("Subject '{subject}' does not have subject-level mode configured"),
+            "mode",
+            &subject,
         )),
     }
+}
+
+/// 40408/40409: the subject has no `what` (compatibility, mode) of its own.
+fn not_configured(code: &'static str, what: &str, subject: &str) -> ApiError {
+    err(
+        StatusCode::NOT_FOUND,
+        code,
+        format!("Subject '{subject}' does not have subject-level {what} configured"),
+    )
 }

@@ -222,10 +222,15 @@ fn join(scope: &str, name: &str) -> String {
     }
 }
 
-/// Indexes by (subject, version), the few most recent (a googleapis version's index is a
-/// few megabytes).
+/// Indexes by (subject, version), and computed diffs, the few most recent of each (a
+/// googleapis version's index is a few megabytes, a diff between two releases more).
 #[derive(Default)]
-pub struct IndexCache(Mutex<Vec<(VersionKey, Arc<VersionIndex>)>>);
+pub struct IndexCache(
+    Mutex<Vec<(VersionKey, Arc<VersionIndex>)>>,
+    Mutex<Vec<(DiffKey, Arc<DiffResult>)>>,
+);
+
+use super::pages::{DiffKey, DiffResult};
 
 /// (subject, version number).
 type VersionKey = (String, i64);
@@ -247,5 +252,20 @@ impl IndexCache {
             list.remove(0);
         }
         list.push(((subject.to_string(), n), index));
+    }
+
+    pub fn diff(&self, key: &DiffKey) -> Option<Arc<DiffResult>> {
+        let list = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter().find(|(k, _)| k == key).map(|(_, d)| d.clone())
+    }
+
+    pub fn put_diff(&self, key: DiffKey, diff: Arc<DiffResult>) {
+        const KEEP_DIFFS: usize = 4;
+        let mut list = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|(k, _)| *k != key);
+        if list.len() >= KEEP_DIFFS {
+            list.remove(0);
+        }
+        list.push((key, diff));
     }
 }

@@ -76,15 +76,7 @@ pub(crate) fn esc(s: &str) -> String {
 
 /// A path segment of a UI link (subjects may hold `/`).
 pub(crate) fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::domain::url_segment(s)
 }
 
 /// A whole page: title, breadcrumb trail (label, link) and body HTML.

@@ -512,6 +512,7 @@ fn highlight(line: &str) -> String {
 pub(super) struct DiffQuery {
     from: String,
     to: String,
+    page: Option<usize>,
 }
 
 pub(super) async fn diff(
@@ -522,33 +523,53 @@ pub(super) async fn diff(
     respond(diff_page(&state, &subject, &q).await)
 }
 
+/// Changed files a diff page shows at once (long diffs are paged).
+const DIFF_FILES_PER_PAGE: usize = 50;
+
 async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<Html<String>> {
     let subject = subject_name(subject)?;
     let (from, _) = load_version(state, subject, &q.from).await?;
     let (to, _) = load_version(state, subject, &q.to).await?;
     let config = effective_config(&state.store, subject).await?;
-    let (f2, t2, c2) = (from.clone(), to.clone(), config.clone());
-    let findings = crate::push::blocking(move || -> Result<Vec<FindingBody>, String> {
-        let old = domain::version_image(&f2).map_err(|e| e.to_string())?;
-        let new = domain::version_image(&t2).map_err(|e| e.to_string())?;
-        let found = domain::breaking(&new, &old, &c2)?;
-        Ok(found.iter().map(FindingBody::from).collect())
-    })
-    .await?
-    .map_err(|e| ApiError::internal("check_failed", e))?;
+    let key = DiffKey {
+        subject: subject.to_string(),
+        from: (from.meta.version, from.meta.digest.clone()),
+        to: (to.meta.version, to.meta.digest.clone()),
+        policy: (config.mode.clone(), config.categories.clone()),
+    };
+    let result = match state.ui.diff(&key) {
+        Some(r) => r,
+        None => {
+            let (f2, t2, c2) = (from.clone(), to.clone(), config.clone());
+            let computed = crate::push::blocking(move || -> Result<DiffResult, String> {
+                let old = domain::version_image(&f2).map_err(|e| e.to_string())?;
+                let new = domain::version_image(&t2).map_err(|e| e.to_string())?;
+                let found = domain::breaking(&new, &old, &c2)?;
+                Ok(DiffResult {
+                    findings: found.iter().map(FindingBody::from).collect(),
+                    files: domain::file_diffs(&f2, &t2),
+                })
+            })
+            .await?
+            .map_err(|e| ApiError::internal("check_failed", e))?;
+            let computed = std::sync::Arc::new(computed);
+            state.ui.put_diff(key, computed.clone());
+            computed
+        }
+    };
+    let findings = &result.findings;
     let (a, b) = (from.meta.version, to.meta.version);
     // Findings by file and line of the new version.
-    let mut by_file: BTreeMap<&str, BTreeMap<usize, String>> = BTreeMap::new();
+    let mut by_file: BTreeMap<&str, BTreeMap<usize, Vec<&FindingBody>>> = BTreeMap::new();
     let mut summary: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in &findings {
+    for f in findings {
         *summary.entry(f.rule.as_str()).or_default() += 1;
-        let note = finding_note(f);
         by_file
             .entry(f.path.as_deref().unwrap_or(""))
             .or_default()
             .entry(f.start_line as usize)
             .or_default()
-            .push_str(&note);
+            .push(f);
     }
     let mut body = format!(
         "<h1>{} v{a} → v{b}</h1><p>Breaking changes under the subject's policy \
@@ -575,30 +596,87 @@ async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<
         }
         body.push_str("</tbody></table>");
     }
-    for d in domain::file_diffs(&from, &to) {
-        let notes = by_file.remove(d.path.as_str()).unwrap_or_default();
-        let _ = write!(
-            body,
-            "<h2 id=\"{}\">{} <span class=\"muted\">{}</span></h2><pre class=\"src diff\">{}</pre>",
-            esc(&d.path),
-            esc(&d.path),
-            esc(&d.status),
-            diff_lines(&d.diff, &notes)
-        );
+    // The page of changed files asked for; files with findings but no text change (or no
+    // file: deletions) come after the changed ones.
+    let mut sections: Vec<(&str, Option<&crate::api::FileDiff>)> = result
+        .files
+        .iter()
+        .map(|d| (d.path.as_str(), Some(d)))
+        .collect();
+    for path in by_file.keys() {
+        if !result.files.iter().any(|d| d.path == *path) {
+            sections.push((path, None));
+        }
     }
-    // Findings in files without a text change (or without a file: deletions).
-    for (path, notes) in by_file {
-        let _ = write!(
-            body,
-            "<h2>{}</h2>{}",
-            esc(if path.is_empty() {
-                "(deleted files)"
+    let pages = sections.len().div_ceil(DIFF_FILES_PER_PAGE).max(1);
+    let current = q.page.unwrap_or(1).clamp(1, pages);
+    let shown = sections
+        .iter()
+        .skip((current - 1) * DIFF_FILES_PER_PAGE)
+        .take(DIFF_FILES_PER_PAGE);
+    let nav = if pages > 1 {
+        let link = |p: usize, label: &str| {
+            format!(
+                "<a href=\"/ui/subjects/{}/diff?from={a}&amp;to={b}&amp;page={p}\">{label}</a>",
+                seg(subject)
+            )
+        };
+        format!(
+            "<p class=\"pages\">Files {}–{} of {} {} {}</p>",
+            (current - 1) * DIFF_FILES_PER_PAGE + 1,
+            (current * DIFF_FILES_PER_PAGE).min(sections.len()),
+            sections.len(),
+            if current > 1 {
+                link(current - 1, "previous")
             } else {
-                path
-            }),
-            notes.values().cloned().collect::<String>()
-        );
+                String::new()
+            },
+            if current < pages {
+                link(current + 1, "next")
+            } else {
+                String::new()
+            },
+        )
+    } else {
+        String::new()
+    };
+    body.push_str(&nav);
+    for (path, diff) in shown {
+        let notes: BTreeMap<usize, String> = by_file
+            .get(path)
+            .map(|lines| {
+                lines
+                    .iter()
+                    .map(|(line, fs)| (*line, fs.iter().map(|f| finding_note(f)).collect()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        match diff {
+            Some(d) => {
+                let _ = write!(
+                    body,
+                    "<h2 id=\"{}\">{} <span class=\"muted\">{}</span></h2><pre class=\"src diff\">{}</pre>",
+                    esc(&d.path),
+                    esc(&d.path),
+                    esc(&d.status),
+                    diff_lines(&d.diff, &notes)
+                );
+            }
+            None => {
+                let _ = write!(
+                    body,
+                    "<h2>{}</h2>{}",
+                    esc(if path.is_empty() {
+                        "(deleted files)"
+                    } else {
+                        path
+                    }),
+                    notes.values().cloned().collect::<String>()
+                );
+            }
+        }
     }
+    body.push_str(&nav);
     Ok(page(
         &format!("{subject} v{a} → v{b}"),
         &[
@@ -610,6 +688,21 @@ async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<
         ],
         &body,
     ))
+}
+
+/// What a diff page shows, computed once per (versions, policy) and kept.
+pub struct DiffResult {
+    findings: Vec<FindingBody>,
+    files: Vec<crate::api::FileDiff>,
+}
+
+/// A diff's identity: both versions (with digests) and the policy it was checked under.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DiffKey {
+    subject: String,
+    from: (i64, String),
+    to: (i64, String),
+    policy: (String, Vec<String>),
 }
 
 /// A finding as shown under its line: rule, message, why, fix.
