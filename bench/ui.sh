@@ -15,7 +15,7 @@ run=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$run"; }
 trap cleanup EXIT
-"$bin" serve --listen 127.0.0.1:0 --database "sqlite://$run/bench.db" >"$run/out" 2>"$run/err" &
+RUST_LOG=${RUST_LOG:-info} "$bin" serve --listen 127.0.0.1:0 --database "sqlite://$run/bench.db" >"$run/out" 2>"$run/err" &
 pid=$!
 for _ in $(seq 200); do grep -q listening "$run/out" 2>/dev/null && break; sleep 0.05; done
 base=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$run/out")
@@ -33,4 +33,4 @@ page() { # name path
 page version "/ui/subjects/googleapis/versions/2"
 page file "/ui/subjects/googleapis/versions/2/files/$file"
 page diff "/ui/subjects/googleapis/diff?from=1&to=2"
-grep -o 'Breaking changes[^<]*<strong>[0-9]*' "$run/page.html" | sed 's/<strong>/ /' || true
+grep -h "diff computed" "$run/err" | sed "s/.*INFO //" || true

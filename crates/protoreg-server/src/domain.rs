@@ -229,33 +229,52 @@ pub fn check_policy(
 
 /// A unified text diff of one file between two versions.
 pub fn file_diffs(from: &Version, to: &Version) -> Vec<crate::api::FileDiff> {
+    changed_files(from, to)
+        .into_iter()
+        .map(|(path, status)| file_diff(from, to, &path, status))
+        .collect()
+}
+
+/// The files that differ between two versions, by path, with `added`, `deleted` or
+/// `modified` (comparing texts only: no diff is computed).
+pub fn changed_files(from: &Version, to: &Version) -> Vec<(String, &'static str)> {
     let mut paths: Vec<&String> = from.files.keys().chain(to.files.keys()).collect();
     paths.sort();
     paths.dedup();
-    let mut out = Vec::new();
-    for p in paths {
-        let (a, b) = (from.files.get(p), to.files.get(p));
-        if a == b {
-            continue;
-        }
-        let status = match (a, b) {
-            (None, Some(_)) => "added",
-            (Some(_), None) => "deleted",
-            _ => "modified",
-        };
-        let diff = similar::TextDiff::from_lines(
-            a.map(String::as_str).unwrap_or(""),
-            b.map(String::as_str).unwrap_or(""),
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let (a, b) = (from.files.get(p), to.files.get(p));
+            let status = match (a, b) {
+                _ if a == b => return None,
+                (None, Some(_)) => "added",
+                (Some(_), None) => "deleted",
+                _ => "modified",
+            };
+            Some((p.clone(), status))
+        })
+        .collect()
+}
+
+/// Longest a text diff of one file may search for the smallest edit before it settles for a
+/// larger one (large rewritten files).
+const TEXT_DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The unified diff of one file between two versions.
+pub fn file_diff(from: &Version, to: &Version, path: &str, status: &str) -> crate::api::FileDiff {
+    let diff = similar::TextDiff::configure()
+        .timeout(TEXT_DIFF_DEADLINE)
+        .diff_lines(
+            from.files.get(path).map(String::as_str).unwrap_or(""),
+            to.files.get(path).map(String::as_str).unwrap_or(""),
         )
         .unified_diff()
         .context_radius(3)
-        .header(&format!("a/{p}"), &format!("b/{p}"))
+        .header(&format!("a/{path}"), &format!("b/{path}"))
         .to_string();
-        out.push(crate::api::FileDiff {
-            path: p.clone(),
-            status: status.into(),
-            diff,
-        });
+    crate::api::FileDiff {
+        path: path.to_string(),
+        status: status.into(),
+        diff,
     }
-    out
 }

@@ -300,7 +300,12 @@ impl ImageCache {
     /// Total descriptor bytes of the cached images.
     const BUDGET: usize = 128 << 20;
 
-    fn get(&self, subject: &str, n: i64, digest: &str) -> Option<Arc<protoreg_schema::Image>> {
+    pub(crate) fn get(
+        &self,
+        subject: &str,
+        n: i64,
+        digest: &str,
+    ) -> Option<Arc<protoreg_schema::Image>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .iter()
@@ -308,7 +313,7 @@ impl ImageCache {
             .map(|(_, _, i)| i.clone())
     }
 
-    fn put(
+    pub(crate) fn put(
         &self,
         subject: &str,
         n: i64,

@@ -540,14 +540,23 @@ async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<
     let result = match state.ui.diff(&key) {
         Some(r) => r,
         None => {
+            let old = version_image(state, &from).await?;
+            let new = version_image(state, &to).await?;
             let (f2, t2, c2) = (from.clone(), to.clone(), config.clone());
             let computed = crate::push::blocking(move || -> Result<DiffResult, String> {
-                let old = domain::version_image(&f2).map_err(|e| e.to_string())?;
-                let new = domain::version_image(&t2).map_err(|e| e.to_string())?;
+                let started = std::time::Instant::now();
                 let found = domain::breaking(&new, &old, &c2)?;
+                let changed = domain::changed_files(&f2, &t2);
+                tracing::info!(
+                    check_ms = started.elapsed().as_millis() as u64,
+                    findings = found.len(),
+                    files = changed.len(),
+                    "diff computed"
+                );
                 Ok(DiffResult {
                     findings: found.iter().map(FindingBody::from).collect(),
-                    files: domain::file_diffs(&f2, &t2),
+                    changed,
+                    texts: Default::default(),
                 })
             })
             .await?
@@ -598,13 +607,18 @@ async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<
     }
     // The page of changed files asked for; files with findings but no text change (or no
     // file: deletions) come after the changed ones.
-    let mut sections: Vec<(&str, Option<&crate::api::FileDiff>)> = result
-        .files
+    let changed: std::collections::HashMap<&str, &'static str> = result
+        .changed
         .iter()
-        .map(|d| (d.path.as_str(), Some(d)))
+        .map(|(p, status)| (p.as_str(), *status))
+        .collect();
+    let mut sections: Vec<(&str, Option<&'static str>)> = result
+        .changed
+        .iter()
+        .map(|(p, status)| (p.as_str(), Some(*status)))
         .collect();
     for path in by_file.keys() {
-        if !result.files.iter().any(|d| d.path == *path) {
+        if !changed.contains_key(path) {
             sections.push((path, None));
         }
     }
@@ -641,7 +655,14 @@ async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<
         String::new()
     };
     body.push_str(&nav);
-    for (path, diff) in shown {
+    // The text diffs of this page's files (computed when first shown, then kept).
+    let wanted: Vec<(String, &'static str)> = shown
+        .clone()
+        .filter_map(|(p, status)| status.map(|st| (p.to_string(), st)))
+        .collect();
+    let texts = result.texts_for(&from, &to, wanted).await?;
+    for (path, status) in shown {
+        let diff = status.and_then(|_| texts.get(*path));
         let notes: BTreeMap<usize, String> = by_file
             .get(path)
             .map(|lines| {
@@ -690,10 +711,74 @@ async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<
     ))
 }
 
-/// What a diff page shows, computed once per (versions, policy) and kept.
+/// What a diff page shows, computed once per (versions, policy) and kept: the findings and
+/// which files changed; a file's text diff is made when a page first shows it.
 pub struct DiffResult {
     findings: Vec<FindingBody>,
-    files: Vec<crate::api::FileDiff>,
+    changed: Vec<(String, &'static str)>,
+    texts:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<crate::api::FileDiff>>>,
+}
+
+impl DiffResult {
+    /// The text diffs of `files` (path, status), made now where not made before.
+    async fn texts_for(
+        &self,
+        from: &std::sync::Arc<protoreg_store::Version>,
+        to: &std::sync::Arc<protoreg_store::Version>,
+        files: Vec<(String, &'static str)>,
+    ) -> ApiResult<std::collections::HashMap<String, std::sync::Arc<crate::api::FileDiff>>> {
+        let missing: Vec<(String, &'static str)> = {
+            let texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+            files
+                .iter()
+                .filter(|(p, _)| !texts.contains_key(p))
+                .cloned()
+                .collect()
+        };
+        if !missing.is_empty() {
+            let (a, b) = (from.clone(), to.clone());
+            let made = crate::push::blocking(move || {
+                missing
+                    .iter()
+                    .map(|(p, status)| domain::file_diff(&a, &b, p, status))
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+            let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+            for d in made {
+                texts.insert(d.path.clone(), std::sync::Arc::new(d));
+            }
+        }
+        let texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(files
+            .iter()
+            .filter_map(|(p, _)| texts.get(p).map(|d| (p.clone(), d.clone())))
+            .collect())
+    }
+}
+
+/// A version's decoded image: from the push cache when a recent push or check decoded it,
+/// else decoded now (and kept there).
+async fn version_image(
+    state: &AppState,
+    v: &std::sync::Arc<protoreg_store::Version>,
+) -> ApiResult<std::sync::Arc<protoreg_schema::Image>> {
+    let (subject, n, digest) = (&v.meta.subject, v.meta.version, &v.meta.digest);
+    if let Some(image) = state.images.get(subject, n, digest) {
+        return Ok(image);
+    }
+    let v2 = v.clone();
+    let image = crate::push::blocking(move || domain::version_image(&v2))
+        .await?
+        .map_err(|e| ApiError::internal("check_failed", e.to_string()))?;
+    Ok(state.images.put(
+        subject,
+        n,
+        digest,
+        v.descriptor.len(),
+        std::sync::Arc::new(image),
+    ))
 }
 
 /// A diff's identity: both versions (with digests) and the policy it was checked under.
