@@ -111,6 +111,19 @@ fn pages_render_escape_and_show_findings() {
         "next to its line"
     );
     assert!(diff.contains("why: "), "{diff}");
+    // Side by side: the old and new line in one row, the finding right after it.
+    assert!(diff.contains("view=split\">side by side</a>"), "{diff}");
+    let split = html("/ui/subjects/shop.v1/diff?from=1&to=2&view=split");
+    let row = split
+        .find("<code>  string name = 2;</code></td><td class=\"n\">7</td><td class=\"add\"><code>  int64 name = 2;</code>")
+        .expect("the changed line, both sides");
+    let note = split
+        .find("<code>FIELD_SAME_TYPE</code> 7:")
+        .expect("the finding");
+    assert!(
+        note > row && split[row..note].matches("<tr>").count() == 1,
+        "{split}"
+    );
     assert!(html("/ui/rules").contains("FIELD_SAME_TYPE"));
     // Errors are pages too.
     let r = get(b, "/ui/subjects/none.v1");

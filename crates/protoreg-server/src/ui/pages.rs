@@ -513,6 +513,8 @@ pub(super) struct DiffQuery {
     from: String,
     to: String,
     page: Option<usize>,
+    /// `split` for side by side; unified otherwise.
+    view: Option<String>,
 }
 
 pub(super) async fn diff(
@@ -622,6 +624,8 @@ async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<
             sections.push((path, None));
         }
     }
+    let split = q.view.as_deref() == Some("split");
+    let view_param = if split { "&amp;view=split" } else { "" };
     let pages = sections.len().div_ceil(DIFF_FILES_PER_PAGE).max(1);
     let current = q.page.unwrap_or(1).clamp(1, pages);
     let shown = sections
@@ -631,7 +635,7 @@ async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<
     let nav = if pages > 1 {
         let link = |p: usize, label: &str| {
             format!(
-                "<a href=\"/ui/subjects/{}/diff?from={a}&amp;to={b}&amp;page={p}\">{label}</a>",
+                "<a href=\"/ui/subjects/{}/diff?from={a}&amp;to={b}&amp;page={p}{view_param}\">{label}</a>",
                 seg(subject)
             )
         };
@@ -655,6 +659,24 @@ async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<
         String::new()
     };
     body.push_str(&nav);
+    let base = format!(
+        "/ui/subjects/{}/diff?from={a}&amp;to={b}&amp;page={current}",
+        seg(subject)
+    );
+    let _ = write!(
+        body,
+        "<p class=\"views\">{} · {}</p>",
+        if split {
+            format!("<a href=\"{base}\">unified</a>")
+        } else {
+            "<strong>unified</strong>".into()
+        },
+        if split {
+            "<strong>side by side</strong>".into()
+        } else {
+            format!("<a href=\"{base}&amp;view=split\">side by side</a>")
+        },
+    );
     // The text diffs of this page's files (computed when first shown, then kept).
     let wanted: Vec<(String, &'static str)> = shown
         .clone()
@@ -676,11 +698,18 @@ async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<
             Some(d) => {
                 let _ = write!(
                     body,
-                    "<h2 id=\"{}\">{} <span class=\"muted\">{}</span></h2><pre class=\"src diff\">{}</pre>",
+                    "<h2 id=\"{}\">{} <span class=\"muted\">{}</span></h2>{}",
                     esc(&d.path),
                     esc(&d.path),
                     esc(&d.status),
-                    diff_lines(&d.diff, &notes)
+                    if split {
+                        split_lines(&d.diff, &notes)
+                    } else {
+                        format!(
+                            "<pre class=\"src diff\">{}</pre>",
+                            diff_lines(&d.diff, &notes)
+                        )
+                    }
                 );
             }
             None => {
@@ -811,6 +840,84 @@ fn finding_note(f: &FindingBody) -> String {
     )
 }
 
+/// A unified diff side by side: old lines left, new lines right (removed and added runs of a
+/// hunk paired row by row), each finding in a row of its own under its new line.
+fn split_lines(diff: &str, notes: &BTreeMap<usize, String>) -> String {
+    let mut out = String::from("<table class=\"split src diff\"><tbody>");
+    let (mut old_line, mut new_line) = (0usize, 0usize);
+    let mut removed: Vec<(usize, &str)> = Vec::new();
+    let mut added: Vec<(usize, &str)> = Vec::new();
+    let cell = |side: Option<(usize, &str)>, class: &str| match side {
+        Some((n, text)) => format!(
+            "<td class=\"n\">{n}</td><td class=\"{class}\"><code>{}</code></td>",
+            esc(text)
+        ),
+        None => "<td class=\"n\"></td><td></td>".to_string(),
+    };
+    let flush =
+        |out: &mut String, removed: &mut Vec<(usize, &str)>, added: &mut Vec<(usize, &str)>| {
+            for i in 0..removed.len().max(added.len()) {
+                let (l, r) = (removed.get(i).copied(), added.get(i).copied());
+                let _ = write!(out, "<tr>{}{}</tr>", cell(l, "del"), cell(r, "add"));
+                if let Some(note) = r.and_then(|(n, _)| notes.get(&n)) {
+                    let _ = write!(out, "<tr><td colspan=\"4\">{note}</td></tr>");
+                }
+            }
+            removed.clear();
+            added.clear();
+        };
+    for line in diff.lines() {
+        if line.starts_with("---") || line.starts_with("+++") {
+            continue;
+        }
+        if let Some(h) = line.strip_prefix("@@") {
+            flush(&mut out, &mut removed, &mut added);
+            let start = |sign: char| {
+                h.split_whitespace()
+                    .find_map(|p| p.strip_prefix(sign))
+                    .and_then(|p| p.split(',').next())
+                    .and_then(|p| p.parse::<usize>().ok())
+                    .map_or(0, |n| n.saturating_sub(1))
+            };
+            (old_line, new_line) = (start('-'), start('+'));
+            let _ = write!(
+                out,
+                "<tr><td colspan=\"4\" class=\"muted\">{}</td></tr>",
+                esc(line)
+            );
+            continue;
+        }
+        match line.chars().next() {
+            Some('-') => {
+                old_line += 1;
+                removed.push((old_line, &line[1..]));
+            }
+            Some('+') => {
+                new_line += 1;
+                added.push((new_line, &line[1..]));
+            }
+            _ => {
+                flush(&mut out, &mut removed, &mut added);
+                old_line += 1;
+                new_line += 1;
+                let text = line.get(1..).unwrap_or("");
+                let _ = write!(
+                    out,
+                    "<tr>{}{}</tr>",
+                    cell(Some((old_line, text)), ""),
+                    cell(Some((new_line, text)), "")
+                );
+                if let Some(note) = notes.get(&new_line) {
+                    let _ = write!(out, "<tr><td colspan=\"4\">{note}</td></tr>");
+                }
+            }
+        }
+    }
+    flush(&mut out, &mut removed, &mut added);
+    out.push_str("</tbody></table>");
+    out
+}
+
 /// A unified diff with new-side line numbers, and each finding under the line it points at.
 fn diff_lines(diff: &str, notes: &BTreeMap<usize, String>) -> String {
     let mut out = String::new();
@@ -894,6 +1001,22 @@ mod tests {
         assert!(
             h.contains("<span class=\"str\">&quot;&lt;b&gt;&quot;</span>"),
             "{h}"
+        );
+    }
+
+    #[test]
+    fn side_by_side_pairs_removed_and_added_lines() {
+        let diff = "--- a/x.proto\n+++ b/x.proto\n@@ -1,3 +1,3 @@\n message A {\n-  string a = 1;\n+  int64 a = 1;\n }\n";
+        let notes = BTreeMap::from([(2, "<div>NOTE</div>".to_string())]);
+        let out = split_lines(diff, &notes);
+        // One row holds the old line 2 and the new line 2; the note follows it.
+        let row = out
+            .find("<td class=\"n\">2</td><td class=\"del\"><code>  string a = 1;</code></td><td class=\"n\">2</td><td class=\"add\"><code>  int64 a = 1;</code></td>")
+            .expect(&out);
+        assert!(out.find("<div>NOTE</div>").unwrap() > row);
+        assert!(
+            out.contains("<td class=\"n\">3</td><td class=\"\"><code>}</code></td>"),
+            "{out}"
         );
     }
 
