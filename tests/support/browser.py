@@ -14,6 +14,8 @@ from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
 
 BASE, TOKEN, SHOTS = sys.argv[1], sys.argv[2], sys.argv[3]
 os.makedirs(SHOTS, exist_ok=True)
@@ -32,6 +34,8 @@ options.binary_location = "/usr/bin/chromium"
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 driver.implicitly_wait(5)
 shot = lambda name: driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
+# Waits for what a click leads to (a click returns before the next page has loaded).
+wait = WebDriverWait(driver, 15)
 
 try:
     # Signing in: the registry has tokens, so the UI asks for one and comes back.
@@ -40,15 +44,18 @@ try:
     shot("sign-in")
     driver.find_element(By.NAME, "token").send_keys("wrong")
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    check("unknown token" in driver.page_source, "a wrong token is refused")
+    error = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "p.error")))
+    check("unknown token" in error.text, "a wrong token is refused")
     driver.find_element(By.NAME, "token").send_keys(TOKEN)
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(EC.url_matches(r"/ui/?$"))
     check(driver.current_url.rstrip("/").endswith("/ui"), f"signed in: {driver.current_url}")
     check(driver.find_element(By.TAG_NAME, "h1").text == "Subjects", "the subjects page")
     shot("subjects")
 
     # A subject: its timeline and a refused push with its findings.
     driver.find_element(By.LINK_TEXT, "shop.v1").click()
+    wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "h1"), "shop.v1"))
     check(driver.find_element(By.TAG_NAME, "h1").text == "shop.v1", "the subject page")
     refusal = driver.find_element(By.ID, "refusal-1")
     refusal.find_element(By.TAG_NAME, "summary").click()
@@ -59,6 +66,7 @@ try:
     # A version, a file with the injected script as text.
     driver.find_element(By.LINK_TEXT, "v2").click()
     driver.find_element(By.PARTIAL_LINK_TEXT, "shop/v1/item.proto").click()
+    wait.until(EC.url_contains("/files/shop/v1/item.proto"))
     body = driver.find_element(By.TAG_NAME, "body").text
     check("<script>alert(1)</script>" in body, "the comment's markup shows as text")
     try:
@@ -82,6 +90,7 @@ try:
     # Another subject's file: follow a type link to its definition (another file).
     driver.get(BASE + "/ui/subjects/orders.v1/versions/1/files/shop/v1/order.proto")
     driver.find_element(By.CSS_SELECTOR, "a.type[title='shop.v1.Line']").click()
+    wait.until(EC.url_contains("/files/shop/v1/line.proto"))
     check(driver.current_url.endswith("/files/shop/v1/line.proto#L4"), f"followed to {driver.current_url}")
     target = driver.execute_script("return document.querySelector(':target').id")
     check(target == "L4", f"the definition's line is the target: {target}")
@@ -89,11 +98,13 @@ try:
     # And into a dependency's subject.
     driver.back()
     driver.find_element(By.CSS_SELECTOR, "a.type[title='acme.common.v1.Money']").click()
+    wait.until(EC.url_contains("/ui/subjects/acme.common.v1/"))
     check("/ui/subjects/acme.common.v1/versions/1/files/acme/common/v1/money.proto#L" in driver.current_url,
           f"into the dependency: {driver.current_url}")
 
     # The rules page.
     driver.find_element(By.LINK_TEXT, "rules").click()
+    wait.until(EC.url_contains("/ui/rules"))
     check(len(driver.find_elements(By.CSS_SELECTOR, "tbody tr")) >= 50, "every rule listed")
     shot("rules")
 finally:
