@@ -298,6 +298,26 @@ pub(super) async fn delete_version(
 }
 
 /// The version a schema id is read through: under `subject` when asked, else the first.
+/// The versions using schema id `id` (40403 when it is not a number or none does).
+async fn uses_of_id(
+    state: &AppState,
+    id: &str,
+) -> ApiResult<(i64, Vec<protoreg_store::SchemaUse>)> {
+    let not_found = || {
+        err(
+            StatusCode::NOT_FOUND,
+            "schema_not_found",
+            format!("Schema {id} not found"),
+        )
+    };
+    let n: i64 = id.parse().map_err(|_| not_found())?;
+    let uses = state.store.schema_uses(n).await?;
+    if uses.is_empty() {
+        return Err(not_found());
+    }
+    Ok((n, uses))
+}
+
 pub(super) async fn version_of_id(
     state: &AppState,
     id: &str,
@@ -311,8 +331,7 @@ pub(super) async fn version_of_id(
             format!("Schema {id} not found"),
         )
     };
-    let id: i64 = id.parse().map_err(|_| not_found())?;
-    let uses = state.store.schema_uses(id).await?;
+    let (id, uses) = uses_of_id(state, id).await?;
     let (s, n, deleted) = uses
         .iter()
         .find(|(s, _, _)| Some(s.as_str()) == subject)
@@ -369,8 +388,7 @@ pub(super) async fn schema_versions(
     Path(id): Path<String>,
     Query(q): Query<SchemaQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
-    version_of_id(&state, &id, None, false).await?;
-    let uses = state.store.schema_uses(id.parse().unwrap_or(0)).await?;
+    let (_, uses) = uses_of_id(&state, &id).await?;
     Ok(Json(
         uses.into_iter()
             .filter(|(_, _, deleted)| q.deleted || !deleted)
@@ -384,9 +402,9 @@ pub(super) async fn schema_subjects(
     Path(id): Path<String>,
     Query(q): Query<SchemaQuery>,
 ) -> ApiResult<Json<Vec<String>>> {
-    version_of_id(&state, &id, None, false).await?;
+    let (_, uses) = uses_of_id(&state, &id).await?;
     let mut out: Vec<String> = Vec::new();
-    for (s, _, deleted) in state.store.schema_uses(id.parse().unwrap_or(0)).await? {
+    for (s, _, deleted) in uses {
         if (q.deleted || !deleted) && !out.contains(&s) {
             out.push(s);
         }
