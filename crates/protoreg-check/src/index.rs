@@ -59,6 +59,24 @@ pub(crate) struct ServiceEl<'a> {
     pub path: Vec<i32>,
 }
 
+impl MessageEl<'_> {
+    pub fn full_name(&self) -> String {
+        join(self.file.proto.package(), &self.nested_name)
+    }
+}
+
+impl EnumEl<'_> {
+    pub fn full_name(&self) -> String {
+        join(self.file.proto.package(), &self.nested_name)
+    }
+}
+
+impl ServiceEl<'_> {
+    pub fn full_name(&self) -> String {
+        join(self.file.proto.package(), self.proto.name())
+    }
+}
+
 type LocMap = HashMap<Vec<i32>, Span>;
 
 pub(crate) struct Side<'a> {
@@ -295,30 +313,44 @@ impl<'a> Side<'a> {
         }
     }
 
+    /// A file's locations by source path (built once per file, on first use).
+    fn locations(&self, file: &'a ImageFile) -> Rc<LocMap> {
+        let name = file.proto.name();
+        let mut cache = self.locations.borrow_mut();
+        cache
+            .entry(name)
+            .or_insert_with(|| {
+                let mut m = LocMap::new();
+                if let Some(info) = &file.proto.source_code_info {
+                    for loc in &info.location {
+                        let s = &loc.span;
+                        let span = match s.len() {
+                            3 => Span::new(s[0], s[1], s[0], s[2]),
+                            4 => Span::new(s[0], s[1], s[2], s[3]),
+                            _ => continue,
+                        };
+                        m.entry(loc.path.clone()).or_insert(span);
+                    }
+                }
+                Rc::new(m)
+            })
+            .clone()
+    }
+
+    /// The first located source path under `prefix` (where an option's value was written:
+    /// `[(buf.validate.field).string.min_len = 3]` is located below the field's options).
+    pub fn located_under(&self, file: &'a ImageFile, prefix: &[i32]) -> Option<Vec<i32>> {
+        let map = self.locations(file);
+        map.iter()
+            .filter(|(p, _)| p.starts_with(prefix))
+            .min_by_key(|(p, span)| (**span, (*p).clone()))
+            .map(|(p, _)| p.clone())
+    }
+
     /// The span of a source path in a file, if the file has source info for it.
     pub fn span(&self, file: &'a ImageFile, path: &[i32]) -> Option<Span> {
         let name = file.proto.name();
-        let map = {
-            let mut cache = self.locations.borrow_mut();
-            cache
-                .entry(name)
-                .or_insert_with(|| {
-                    let mut m = LocMap::new();
-                    if let Some(info) = &file.proto.source_code_info {
-                        for loc in &info.location {
-                            let s = &loc.span;
-                            let span = match s.len() {
-                                3 => Span::new(s[0], s[1], s[0], s[2]),
-                                4 => Span::new(s[0], s[1], s[2], s[3]),
-                                _ => continue,
-                            };
-                            m.entry(loc.path.clone()).or_insert(span);
-                        }
-                    }
-                    Rc::new(m)
-                })
-                .clone()
-        };
+        let map = self.locations(file);
         if let Some(span) = map.get(path) {
             return Some(*span);
         }

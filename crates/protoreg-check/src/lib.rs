@@ -6,6 +6,8 @@
 //! [`Finding`]s located in the *current* files, exactly where buf puts them (a deleted element
 //! points at its parent; a wholly deleted thing has no location).
 
+pub mod accept;
+mod extra;
 mod features;
 mod index;
 pub mod rules;
@@ -14,7 +16,7 @@ use std::collections::BTreeSet;
 
 use protoreg_schema::{BreakingConfig, Image, ImageFile};
 
-pub use rules::{CATEGORIES, RULES, Rule};
+pub use rules::{BUF_CATEGORIES, CATEGORIES, RULES, Rule};
 
 /// A 1-based source range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -56,12 +58,26 @@ pub struct Finding {
     pub message: String,
     /// How to keep the change without breaking, when there is a better way than reverting.
     pub fix: Option<String>,
+    /// The changed element's fully qualified name (`acme.v1.User.email`, an RPC as
+    /// `acme.v1.Users.Get`, a file by its path, a package by its name): what an exemption
+    /// names.
+    pub element: String,
+    /// Set when an exemption accepts this finding: why it was accepted.
+    pub accepted: Option<Accepted>,
     /// Import path of the current file (for ignores).
     pub file_name: Option<String>,
     /// Import path of the previous file (for ignores).
     pub against_file_name: Option<String>,
     #[doc(hidden)]
     pub packages: (Option<String>, Option<String>),
+}
+
+/// Why a finding is let through: the exemption that matched it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Accepted {
+    pub reason: String,
+    /// Who accepted it, when the exemption says.
+    pub by: Option<String>,
 }
 
 /// Errors in the checker's configuration.

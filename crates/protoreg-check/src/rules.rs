@@ -10,6 +10,13 @@ use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, EnumDescriptorProto, FileOptions, MethodDescriptorProto};
 use protoreg_schema::ImageFile;
 
+use crate::extra::{
+    self, field_behavior_no_new_required, field_behavior_same_immutable,
+    field_behavior_same_output_only, field_validate_no_narrower_range,
+    field_validate_no_new_pattern, field_validate_no_new_required, field_validate_no_shrinking_in,
+    field_validate_no_tighter_length, rpc_http_additional_binding_no_delete, rpc_http_no_delete,
+    rpc_http_same_body, rpc_http_same_pattern, rpc_http_same_response_body,
+};
 use crate::features::{self, Syntax};
 use crate::index::{EnumEl, FieldEl, FileEl, MessageEl, ServiceEl, Side, strip_pkg};
 use crate::{Finding, Span, file_package};
@@ -28,20 +35,42 @@ impl Rule {
     pub fn is_default(&self) -> bool {
         self.categories.contains(&"FILE")
     }
+
+    /// Whether buf has the rule (the others are protoreg's own, opt-in).
+    pub fn is_buf(&self) -> bool {
+        self.categories.iter().any(|c| BUF_CATEGORIES.contains(c))
+    }
 }
 
-/// The categories, strictest first.
-pub const CATEGORIES: &[&str] = &["FILE", "PACKAGE", "WIRE_JSON", "WIRE", "CSR"];
+/// The categories: buf's, strictest first, then protoreg's opt-in ones.
+pub const CATEGORIES: &[&str] = &[
+    "FILE",
+    "PACKAGE",
+    "WIRE_JSON",
+    "WIRE",
+    "CSR",
+    extra::PROTOREG,
+    extra::HTTP,
+    extra::FIELD_BEHAVIOR,
+    extra::PROTOVALIDATE,
+];
+
+/// buf's categories (a rule in none of them is one of protoreg's own).
+pub const BUF_CATEGORIES: &[&str] = &["FILE", "PACKAGE", "WIRE_JSON", "WIRE", "CSR"];
 
 const F: &str = "FILE";
 const P: &str = "PACKAGE";
 const WJ: &str = "WIRE_JSON";
 const W: &str = "WIRE";
 const C: &str = "CSR";
+const X: &str = extra::PROTOREG;
+const XH: &str = extra::HTTP;
+const XB: &str = extra::FIELD_BEHAVIOR;
+const XV: &str = extra::PROTOVALIDATE;
 
 macro_rules! rules {
     ($( $id:literal [$($cat:expr),*] $f:ident : $purpose:literal ;)*) => {
-        /// Every breaking rule of buf 1.75, in buf's order.
+        /// Every breaking rule of buf 1.75, in buf's order, then protoreg's own.
         pub static RULES: &[Rule] = &[ $( Rule { id: $id, categories: &[$($cat),*], purpose: $purpose, check: $f } ),* ];
     };
 }
@@ -111,6 +140,19 @@ rules! {
     "RPC_SAME_RESPONSE_TYPE" [C, F, P, WJ, W] rpc_same_response_type: "clients parse responses as another type";
     "RPC_SAME_SERVER_STREAMING" [C, F, P, WJ, W] rpc_same_server_streaming: "the call shape changes; existing clients fail";
     "SERVICE_NO_DELETE" [F] service_no_delete: "clients calling the service get UNIMPLEMENTED";
+    "RPC_HTTP_NO_DELETE" [X, XH] rpc_http_no_delete: "HTTP/JSON clients (grpc-gateway, Envoy transcoding, Cloud Endpoints) calling the RPC's URL get 404";
+    "RPC_HTTP_SAME_PATTERN" [X, XH] rpc_http_same_pattern: "HTTP/JSON clients still call the old verb and path template and get 404 or 405";
+    "RPC_HTTP_ADDITIONAL_BINDING_NO_DELETE" [X, XH] rpc_http_additional_binding_no_delete: "HTTP/JSON clients of the removed binding get 404";
+    "RPC_HTTP_SAME_BODY" [X, XH] rpc_http_same_body: "the HTTP request body maps to other fields: clients' bodies are read wrongly or rejected";
+    "RPC_HTTP_SAME_RESPONSE_BODY" [X, XH] rpc_http_same_response_body: "HTTP clients receive another part of the response than they parse";
+    "FIELD_BEHAVIOR_NO_NEW_REQUIRED" [X, XB] field_behavior_no_new_required: "existing clients do not set the field, and servers that enforce REQUIRED reject their requests";
+    "FIELD_BEHAVIOR_SAME_OUTPUT_ONLY" [X, XB] field_behavior_same_output_only: "clients that send the field have it ignored, or start having to send it; generated clients and docs change";
+    "FIELD_BEHAVIOR_SAME_IMMUTABLE" [X, XB] field_behavior_same_immutable: "clients that update the field are rejected, or relied on it never changing";
+    "FIELD_VALIDATE_NO_NEW_REQUIRED" [X, XV] field_validate_no_new_required: "messages without the field were valid and are now rejected by protovalidate";
+    "FIELD_VALIDATE_NO_TIGHTER_LENGTH" [X, XV] field_validate_no_tighter_length: "values of a length or size that was valid are now rejected";
+    "FIELD_VALIDATE_NO_NARROWER_RANGE" [X, XV] field_validate_no_narrower_range: "values in the old range are now rejected";
+    "FIELD_VALIDATE_NO_SHRINKING_IN" [X, XV] field_validate_no_shrinking_in: "values the old list allowed are now rejected";
+    "FIELD_VALIDATE_NO_NEW_PATTERN" [X, XV] field_validate_no_new_pattern: "values that did not match the new pattern or format were valid and are now rejected";
 }
 
 /// What a rule sees: both sides, and where its findings go.
@@ -123,8 +165,9 @@ pub struct Cx<'c, 'a> {
 
 impl<'c, 'a> Cx<'c, 'a> {
     /// Reports a finding in `cur` at the first of `paths` that has a location (none: 1:1).
-    fn report(
+    pub(crate) fn report(
         &mut self,
+        element: &str,
         cur: Option<&'a ImageFile>,
         paths: &[&[i32]],
         prev: Option<&'a ImageFile>,
@@ -146,6 +189,8 @@ impl<'c, 'a> Cx<'c, 'a> {
             rule: self.rule,
             message,
             fix,
+            element: element.to_string(),
+            accepted: None,
             file_name: cur.map(|f| f.proto.name().to_string()),
             against_file_name: prev.map(|f| f.proto.name().to_string()),
             packages: (cur.map(file_package), prev.map(file_package)),
@@ -153,7 +198,25 @@ impl<'c, 'a> Cx<'c, 'a> {
     }
 }
 
-fn sub(path: &[i32], tail: &[i32]) -> Vec<i32> {
+/// `pkg.name`, or `name` in the root package.
+fn qualify(pkg: &str, name: &str) -> String {
+    if pkg.is_empty() {
+        name.to_string()
+    } else {
+        format!("{pkg}.{name}")
+    }
+}
+
+/// The full name of a message's field with this number (the element of a finding about it).
+fn required_name(m: &MessageEl, number: i32) -> String {
+    m.fields
+        .iter()
+        .find(|f| f.proto.number() == number)
+        .map(|f| f.full_name.clone())
+        .unwrap_or_else(|| format!("{}.{number}", m.full_name()))
+}
+
+pub(crate) fn sub(path: &[i32], tail: &[i32]) -> Vec<i32> {
     let mut p = path.to_vec();
     p.extend_from_slice(tail);
     p
@@ -167,6 +230,7 @@ fn file_no_delete(cx: &mut Cx) {
             continue;
         }
         cx.report(
+            name,
             None,
             &[],
             Some(pf.file),
@@ -232,6 +296,7 @@ fn file_element_no_delete(
             }
             let loc = deleted_parent(cx.cur, c.file.proto.name(), &nested);
             cx.report(
+                &qualify(c.file.proto.package(), &nested),
                 Some(c.file),
                 &[loc.as_deref().unwrap_or(&[])],
                 Some(p.file),
@@ -293,6 +358,7 @@ fn service_no_delete(cx: &mut Cx) {
         for s in &p.file.proto.service {
             if !cur.contains(s.name()) {
                 cx.report(
+                    &qualify(p.file.proto.package(), s.name()),
                     Some(c.file),
                     &[],
                     Some(p.file),
@@ -325,6 +391,7 @@ fn file_same(cx: &mut Cx, name: &str, field: i32, get: fn(&FileOptions) -> Strin
             .unwrap_or_else(|| default.to_string());
         if pv != cv {
             cx.report(
+                c.file.proto.name(),
                 Some(c.file),
                 &[&[8, field]],
                 Some(p.file),
@@ -465,6 +532,7 @@ fn file_same_syntax(cx: &mut Cx) {
         let (ps, cs) = (p.syntax.name(), c.syntax.name());
         if ps != cs {
             cx.report(
+                c.file.proto.name(),
                 Some(c.file),
                 &[&[12]],
                 Some(p.file),
@@ -480,6 +548,7 @@ fn file_same_package(cx: &mut Cx) {
         let (pp, cp) = (p.file.proto.package(), c.file.proto.package());
         if pp != cp {
             cx.report(
+                c.file.proto.name(),
                 Some(c.file),
                 &[&[2]],
                 Some(p.file),
@@ -521,6 +590,7 @@ fn package_no_delete_of(cx: &mut Cx, kind: &str, pick: Pick) {
             let pf = cx.prev.files.get(prev_file.as_str()).map(|f| f.file);
             let message =
                 format!("Previously present {kind} {nested:?} was deleted from package {pkg:?}.");
+            let element = qualify(pkg, nested);
             match cx.cur.files.get(prev_file.as_str()).map(|f| f.file) {
                 Some(cf) if kind == "message" => {
                     // buf looks for the closest surviving parent in the whole package, and
@@ -528,9 +598,9 @@ fn package_no_delete_of(cx: &mut Cx, kind: &str, pick: Pick) {
                     match deleted_message_parent(cx.cur, pkg, nested) {
                         Some(parent) => {
                             let path = parent.path.clone();
-                            cx.report(Some(parent.file), &[&path], pf, message, None)
+                            cx.report(&element, Some(parent.file), &[&path], pf, message, None)
                         }
-                        None => cx.report(Some(cf), &[], pf, message, None),
+                        None => cx.report(&element, Some(cf), &[], pf, message, None),
                     }
                 }
                 Some(cf) => {
@@ -540,6 +610,7 @@ fn package_no_delete_of(cx: &mut Cx, kind: &str, pick: Pick) {
                         deleted_parent(cx.cur, cf.proto.name(), nested)
                     };
                     cx.report(
+                        &element,
                         Some(cf),
                         &[loc.as_deref().unwrap_or(&[])],
                         pf,
@@ -547,7 +618,7 @@ fn package_no_delete_of(cx: &mut Cx, kind: &str, pick: Pick) {
                         None,
                     );
                 }
-                None => cx.report(None, &[], pf, message, None),
+                None => cx.report(&element, None, &[], pf, message, None),
             }
         }
     }
@@ -612,6 +683,7 @@ fn package_no_delete(cx: &mut Cx) {
             .and_then(|n| cx.prev.files.get(n.as_str()))
             .map(|f| f.file);
         cx.report(
+            pkg,
             None,
             &[],
             first,
@@ -642,6 +714,7 @@ fn check_ranges<'a>(
     range_kind: &str,
     element_kind: &str,
     name: &str,
+    element: &str,
     max: i64,
     cur: (&'a ImageFile, &[i32]),
     prev_file: &'a ImageFile,
@@ -674,6 +747,7 @@ fn check_ranges<'a>(
             })
             .collect();
         cx.report(
+            element,
             Some(cur.0),
             &[cur.1],
             Some(prev_file),
@@ -756,6 +830,7 @@ fn extension_message_no_delete(cx: &mut Cx) {
             "extension",
             "message",
             c.proto.name(),
+            &c.full_name(),
             message_max(c.proto),
             (c.file, &c.path),
             p.file,
@@ -785,6 +860,7 @@ fn reserved_message_no_delete(cx: &mut Cx) {
                 "reserved",
                 "message",
                 c.proto.name(),
+                &c.full_name(),
                 message_max(c.proto),
                 (c.file, &c.path),
                 p.file,
@@ -795,6 +871,7 @@ fn reserved_message_no_delete(cx: &mut Cx) {
         for name in &p.proto.reserved_name {
             if !c.proto.reserved_name.contains(name) {
                 cx.report(
+                    &c.full_name(),
                     Some(c.file),
                     &[&c.path],
                     Some(p.file),
@@ -867,6 +944,7 @@ fn field_no_delete_with(cx: &mut Cx, unless_number: bool, unless_name: bool) {
                 String::new()
             };
             cx.report(
+                &pf.full_name,
                 Some(c.file),
                 &[&c.path],
                 Some(p.file),
@@ -902,6 +980,7 @@ fn message_no_remove_standard_descriptor_accessor(cx: &mut Cx) {
         };
         if !get(p.proto) && get(c.proto) {
             cx.report(
+                &c.full_name(),
                 Some(c.file),
                 &[&sub(&c.path, &[7, 2]), &c.path],
                 Some(p.file),
@@ -925,6 +1004,7 @@ fn oneof_no_delete(cx: &mut Cx) {
                 continue;
             }
             cx.report(
+                &format!("{}.{}", c.full_name(), o.name()),
                 Some(c.file),
                 &[&c.path],
                 Some(p.file),
@@ -951,6 +1031,7 @@ fn message_same_json_format(cx: &mut Cx) {
     for (p, c) in message_pairs(cx) {
         if p.features.json == features::JSON_ALLOW && c.features.json != features::JSON_ALLOW {
             cx.report(
+                &c.full_name(),
                 Some(c.file),
                 &[&sub(&c.path, &[7, 12, 6]), &c.path],
                 Some(p.file),
@@ -982,6 +1063,7 @@ fn message_same_required_fields(cx: &mut Cx) {
         let (pr, cr) = (req(p), req(c));
         for n in pr.difference(&cr) {
             cx.report(
+                &required_name(p, *n),
                 Some(c.file),
                 &[&c.path],
                 Some(p.file),
@@ -996,6 +1078,7 @@ fn message_same_required_fields(cx: &mut Cx) {
         {
             let path = f.path.clone();
             cx.report(
+                &f.full_name,
                 Some(c.file),
                 &[&path],
                 None,
@@ -1029,6 +1112,7 @@ fn enum_same_type(cx: &mut Cx) {
                 ("open", "closed")
             };
             cx.report(
+                &c.full_name(),
                 Some(c.file),
                 &[&sub(&c.path, &[3, 7, 2]), &c.path],
                 Some(p.file),
@@ -1043,6 +1127,7 @@ fn enum_same_json_format(cx: &mut Cx) {
     for (p, c) in enum_pairs(cx) {
         if p.features.json == features::JSON_ALLOW && c.features.json != features::JSON_ALLOW {
             cx.report(
+                &c.full_name(),
                 Some(c.file),
                 &[&sub(&c.path, &[3, 7, 6]), &c.path],
                 Some(p.file),
@@ -1114,6 +1199,7 @@ fn enum_value_no_delete_with(cx: &mut Cx, unless_number: bool, unless_name: bool
                 String::new()
             };
             cx.report(
+                &format!("{}.{}", c.full_name(), names[0]),
                 Some(c.file),
                 &[&c.path],
                 Some(p.file),
@@ -1161,6 +1247,7 @@ fn enum_value_same_name(cx: &mut Cx) {
                 }
                 let path = sub(&c.path, &[2, i as i32, 2]);
                 cx.report(
+                    &format!("{}.{}", c.full_name(), v.name()),
                     Some(c.file),
                     &[&path],
                     Some(p.file),
@@ -1189,6 +1276,7 @@ fn reserved_enum_no_delete(cx: &mut Cx) {
                 "reserved",
                 "enum",
                 c.proto.name(),
+                &c.full_name(),
                 ENUM_MAX,
                 (c.file, &c.path),
                 p.file,
@@ -1199,6 +1287,7 @@ fn reserved_enum_no_delete(cx: &mut Cx) {
         for name in &p.proto.reserved_name {
             if !c.proto.reserved_name.contains(name) {
                 cx.report(
+                    &c.full_name(),
                     Some(c.file),
                     &[&c.path],
                     Some(p.file),
@@ -1215,7 +1304,7 @@ fn reserved_enum_no_delete(cx: &mut Cx) {
 
 // ----- fields -----
 
-fn field_pairs<'c, 'a>(cx: &Cx<'c, 'a>) -> Vec<(&'c FieldEl<'a>, &'c FieldEl<'a>)> {
+pub(crate) fn field_pairs<'c, 'a>(cx: &Cx<'c, 'a>) -> Vec<(&'c FieldEl<'a>, &'c FieldEl<'a>)> {
     let mut out = Vec::new();
     for (p, c) in message_pairs(cx) {
         let cur: BTreeMap<i32, &FieldEl> = c.fields.iter().map(|f| (f.proto.number(), f)).collect();
@@ -1308,6 +1397,7 @@ fn cardinality_rule(cx: &mut Cx, group: fn(Cardinality) -> u8) {
         let (pc, cc) = (cardinality(p), cardinality(c));
         if group(pc) != group(cc) {
             cx.report(
+                &c.full_name,
                 Some(c.file),
                 &[&c.path],
                 Some(p.file),
@@ -1389,6 +1479,7 @@ fn type_path(f: &FieldEl) -> Vec<i32> {
 fn changed_type<'a>(cx: &mut Cx<'_, 'a>, p: &FieldEl<'a>, c: &FieldEl<'a>, extra: &str) {
     let path = type_path(c);
     cx.report(
+        &c.full_name,
         Some(c.file),
         &[&path],
         Some(p.file),
@@ -1405,6 +1496,7 @@ fn changed_type<'a>(cx: &mut Cx<'_, 'a>, p: &FieldEl<'a>, c: &FieldEl<'a>, extra
 fn changed_type_name<'a>(cx: &mut Cx<'_, 'a>, p: &FieldEl<'a>, c: &FieldEl<'a>) {
     let path = sub(&c.path, &[6]);
     cx.report(
+        &c.full_name,
         Some(c.file),
         &[&path],
         Some(p.file),
@@ -1584,6 +1676,7 @@ fn field_same_cpp_string_type(cx: &mut Cx) {
                 c.path.clone(),
             );
             cx.report(
+                &c.full_name,
                 Some(c.file),
                 &[&a, &b, &d],
                 Some(p.file),
@@ -1633,6 +1726,7 @@ fn field_same_java_utf8_validation(cx: &mut Cx) {
         if pv != cv {
             let b = sub(&c.path, &[8, 21, 1001, 2]);
             cx.report(
+                &c.full_name,
                 Some(c.file),
                 &[&[8, 27], &b, &c.path],
                 Some(p.file),
@@ -1656,6 +1750,7 @@ fn field_same_utf8_validation(cx: &mut Cx) {
         if p.features.utf8 != c.features.utf8 {
             let a = sub(&c.path, &[8, 21, 4]);
             cx.report(
+                &c.full_name,
                 Some(c.file),
                 &[&a, &c.path],
                 Some(p.file),
@@ -1693,6 +1788,7 @@ fn field_same_jstype(cx: &mut Cx) {
         if js(p) != js(c) {
             let a = sub(&c.path, &[8, 6]);
             cx.report(
+                &c.full_name,
                 Some(c.file),
                 &[&a, &c.path],
                 Some(p.file),
@@ -1741,6 +1837,7 @@ fn field_same_json_name(cx: &mut Cx) {
         if pj != cj {
             let a = sub(&c.path, &[10]);
             cx.report(
+                &c.full_name,
                 Some(c.file),
                 &[&a, &c.path],
                 Some(p.file),
@@ -1777,6 +1874,7 @@ fn field_same_name(cx: &mut Cx) {
             };
             let a = sub(&c.path, &[1]);
             cx.report(
+                &c.full_name,
                 Some(c.file),
                 &[&a],
                 Some(p.file),
@@ -1796,6 +1894,7 @@ fn field_same_oneof(cx: &mut Cx) {
             (None, None) => {}
             (Some(a), Some(b)) if a == b => {}
             (Some(a), Some(b)) => cx.report(
+                &c.full_name,
                 Some(c.file),
                 &[&c.path],
                 Some(p.file),
@@ -1812,6 +1911,7 @@ fn field_same_oneof(cx: &mut Cx) {
                     ("outside", "inside")
                 };
                 cx.report(
+                    &c.full_name,
                     Some(c.file),
                     &[&c.path],
                     Some(p.file),
@@ -1929,6 +2029,7 @@ fn field_same_default(cx: &mut Cx) {
         if !defaults_equal(&pd, &cd) {
             let a = sub(&c.path, &[7]);
             cx.report(
+                &c.full_name,
                 Some(c.file),
                 &[&a, &c.path],
                 Some(p.file),
@@ -1954,15 +2055,15 @@ fn service_pairs<'c, 'a>(cx: &Cx<'c, 'a>) -> Vec<(&'c ServiceEl<'a>, &'c Service
 
 /// A paired RPC: the current service, the current method and its source path, the previous
 /// method, and the file the previous service was in.
-struct MethodPair<'c, 'a> {
-    service: &'c ServiceEl<'a>,
-    cur: &'a MethodDescriptorProto,
-    path: Vec<i32>,
-    prev: &'a MethodDescriptorProto,
-    prev_file: &'a ImageFile,
+pub(crate) struct MethodPair<'c, 'a> {
+    pub service: &'c ServiceEl<'a>,
+    pub cur: &'a MethodDescriptorProto,
+    pub path: Vec<i32>,
+    pub prev: &'a MethodDescriptorProto,
+    pub prev_file: &'a ImageFile,
 }
 
-fn method_pairs<'c, 'a>(cx: &Cx<'c, 'a>) -> Vec<MethodPair<'c, 'a>> {
+pub(crate) fn method_pairs<'c, 'a>(cx: &Cx<'c, 'a>) -> Vec<MethodPair<'c, 'a>> {
     let mut out = Vec::new();
     for (p, c) in service_pairs(cx) {
         for pm in &p.proto.method {
@@ -1991,6 +2092,7 @@ fn rpc_no_delete(cx: &mut Cx) {
         for pm in &p.proto.method {
             if !c.proto.method.iter().any(|m| m.name() == pm.name()) {
                 cx.report(
+                    &format!("{}.{}", c.full_name(), pm.name()),
                     Some(c.file),
                     &[&c.path],
                     Some(p.file),
@@ -2025,6 +2127,7 @@ fn streaming_rule(cx: &mut Cx, side: &str, get: fn(&MethodDescriptorProto) -> bo
                 ("streaming", "unary")
             };
             cx.report(
+                &format!("{}.{}", s.full_name(), cm.name()),
                 Some(s.file),
                 &[&path],
                 Some(prev_file),
@@ -2065,6 +2168,7 @@ fn rpc_same_idempotency_level(cx: &mut Cx) {
         if level(pm) != level(cm) {
             let a = sub(&path, &[4, 34]);
             cx.report(
+                &format!("{}.{}", s.full_name(), cm.name()),
                 Some(s.file),
                 &[&a],
                 Some(prev_file),
@@ -2087,6 +2191,7 @@ fn rpc_type_rule(cx: &mut Cx, what: &str, field: i32, get: fn(&MethodDescriptorP
         if get(pm) != get(cm) {
             let a = sub(&path, &[field]);
             cx.report(
+                &format!("{}.{}", s.full_name(), cm.name()),
                 Some(s.file),
                 &[&a],
                 Some(prev_file),

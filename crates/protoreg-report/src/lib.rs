@@ -71,7 +71,15 @@ pub fn text(findings: &[Finding]) -> String {
             Some(_) => location(f),
             None => "<input>:1:1".to_string(),
         };
-        let _ = writeln!(out, "{at}:{}", f.message);
+        match &f.accepted {
+            // buf's format has no severity: an accepted break says so after the message.
+            Some(a) => {
+                let _ = writeln!(out, "{at}:{} (accepted: {})", f.message, a.reason);
+            }
+            None => {
+                let _ = writeln!(out, "{at}:{}", f.message);
+            }
+        }
     }
     out
 }
@@ -90,6 +98,18 @@ pub fn json(findings: &[Finding]) -> String {
         obj.insert("end_column".into(), f.span.end_column.into());
         obj.insert("type".into(), f.rule.into());
         obj.insert("message".into(), f.message.clone().into());
+        // Beyond buf's fields: the element (what an exemption names) and, for an accepted
+        // break, why.
+        if !f.element.is_empty() {
+            obj.insert("element".into(), f.element.clone().into());
+        }
+        if let Some(a) = &f.accepted {
+            obj.insert("accepted".into(), true.into());
+            obj.insert("reason".into(), a.reason.clone().into());
+            if let Some(by) = &a.by {
+                obj.insert("accepted_by".into(), by.clone().into());
+            }
+        }
         let _ = writeln!(out, "{}", serde_json::Value::Object(obj));
     }
     out
@@ -121,11 +141,16 @@ pub fn github(findings: &[Finding]) -> String {
             ));
         }
         props.push(format!("title={}", gh_escape(f.rule, true)));
+        // An accepted break is a notice, not an error: it does not fail the job.
+        let (level, message) = match &f.accepted {
+            Some(a) => ("notice", format!("{} (accepted: {})", f.message, a.reason)),
+            None => ("error", f.message.clone()),
+        };
         let _ = writeln!(
             out,
-            "::error {}::{}",
+            "::{level} {}::{}",
             props.join(","),
-            gh_escape(&f.message, false)
+            gh_escape(&message, false)
         );
     }
     out
@@ -156,18 +181,22 @@ pub fn junit(findings: &[Finding]) -> String {
             .or_default()
             .push(f);
     }
+    let failing = |fs: &[&Finding]| fs.iter().filter(|f| f.accepted.is_none()).count();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let all: Vec<&Finding> = findings.iter().collect();
     let _ = writeln!(
         out,
-        "<testsuites name=\"protoreg breaking\" tests=\"{0}\" failures=\"{0}\">",
-        findings.len()
+        "<testsuites name=\"protoreg breaking\" tests=\"{}\" failures=\"{}\">",
+        findings.len(),
+        failing(&all)
     );
     for (file, fs) in by_file {
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{1}\" failures=\"{1}\" errors=\"0\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\">",
             xml_escape(&file),
-            fs.len()
+            fs.len(),
+            failing(&fs)
         );
         for f in fs {
             let name = format!("{}:{}:{}", f.rule, f.span.start_line, f.span.start_column);
@@ -177,14 +206,28 @@ pub fn junit(findings: &[Finding]) -> String {
                 xml_escape(&file),
                 xml_escape(&name)
             );
-            let _ = writeln!(
-                out,
-                "      <failure message=\"{}\" type=\"{}\">{}:{}</failure>",
-                xml_escape(&f.message),
-                f.rule,
-                xml_escape(&location(f)),
-                xml_escape(&f.message)
-            );
+            match &f.accepted {
+                // An accepted break passes; what was accepted and why stays in the report.
+                Some(a) => {
+                    let _ = writeln!(
+                        out,
+                        "      <system-out>accepted: {}: {}:{}</system-out>",
+                        xml_escape(&a.reason),
+                        xml_escape(&location(f)),
+                        xml_escape(&f.message)
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "      <failure message=\"{}\" type=\"{}\">{}:{}</failure>",
+                        xml_escape(&f.message),
+                        f.rule,
+                        xml_escape(&location(f)),
+                        xml_escape(&f.message)
+                    );
+                }
+            }
             let _ = writeln!(out, "    </testcase>");
         }
         let _ = writeln!(out, "  </testsuite>");
@@ -215,6 +258,11 @@ pub fn sarif(findings: &[Finding]) -> String {
                 "level": "error",
                 "message": {"text": f.message},
             });
+            if let Some(a) = &f.accepted {
+                // SARIF's own way to say "reviewed and let through".
+                r["level"] = json!("note");
+                r["suppressions"] = json!([{"kind": "external", "status": "accepted", "justification": a.reason}]);
+            }
             if let Some(p) = &f.path {
                 r["locations"] = json!([{
                     "physicalLocation": {
@@ -268,8 +316,16 @@ pub fn pretty(
     let mut out = String::new();
     let mut cache: std::collections::HashMap<String, Option<String>> = Default::default();
     for f in findings {
-        let head = format!("error[{}]", f.rule);
-        let _ = writeln!(out, "{}: {}", paint(RED_BOLD, &head, color), f.message);
+        match &f.accepted {
+            Some(_) => {
+                let head = format!("accepted[{}]", f.rule);
+                let _ = writeln!(out, "{}: {}", paint(CYAN, &head, color), f.message);
+            }
+            None => {
+                let head = format!("error[{}]", f.rule);
+                let _ = writeln!(out, "{}: {}", paint(RED_BOLD, &head, color), f.message);
+            }
+        }
         let _ = writeln!(out, "  {} {}", paint(BLUE_BOLD, "-->", color), location(f));
         if let Some(p) = &f.path {
             let text = cache.entry(p.clone()).or_insert_with(|| source(p));
@@ -302,10 +358,26 @@ pub fn pretty(
         if let Some(r) = RULES.iter().find(|r| r.id == f.rule) {
             let _ = writeln!(out, "  {} {}", paint(CYAN, "= why:", color), r.purpose);
         }
+        if let Some(a) = &f.accepted {
+            let by = a.by.as_deref().map(|b| format!(" ({b})")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {} {}{by}",
+                paint(CYAN, "= accepted:", color),
+                a.reason
+            );
+        }
         out.push('\n');
     }
-    if !findings.is_empty() {
-        let _ = writeln!(out, "{} breaking change(s)", findings.len());
+    let accepted = findings.iter().filter(|f| f.accepted.is_some()).count();
+    match (findings.len() - accepted, accepted) {
+        (0, 0) => {}
+        (n, 0) => {
+            let _ = writeln!(out, "{n} breaking change(s)");
+        }
+        (n, a) => {
+            let _ = writeln!(out, "{n} breaking change(s), {a} accepted");
+        }
     }
     out
 }
@@ -327,6 +399,8 @@ mod tests {
             rule: "FIELD_SAME_TYPE",
             message: message.to_string(),
             fix: Some("add a new field".into()),
+            element: "acme.v1.User.id".into(),
+            accepted: None,
             file_name: None,
             against_file_name: None,
             packages: (None, None),

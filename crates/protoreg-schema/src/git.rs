@@ -62,6 +62,13 @@ impl GitRef {
         Ok(out.stdout)
     }
 
+    /// The full id of the commit the revision names.
+    pub fn commit_id(&self) -> Result<String, SchemaError> {
+        let spec = format!("{}^{{commit}}", self.rev);
+        let out = self.git(&["rev-parse", "--verify", "--quiet", &spec])?;
+        Ok(String::from_utf8_lossy(&out).trim().to_string())
+    }
+
     /// Loads every `.proto` under the directory (and the `buf.yaml` there) at the revision.
     /// `display_prefix` is how findings name the directory.
     pub fn load(&self, display_prefix: &str) -> Result<SourceSet, SchemaError> {

@@ -45,6 +45,8 @@ pub struct Image {
     pub files: Vec<ImageFile>,
     /// The linked pool, with every option as written (extensions and features included).
     pub pool: DescriptorPool,
+    /// The built-in files ([`crate::builtin`]) imports resolved to, by import path.
+    pub builtins: Vec<String>,
 }
 
 /// Output encodings for `protoreg build -o`.
@@ -287,6 +289,10 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
     for inc in &set.includes {
         chain.add(SafeInclude(IncludeFileResolver::new(inc.clone())));
     }
+    let builtins_used = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+    chain.add(crate::builtin::BuiltinResolver {
+        used: Arc::clone(&builtins_used),
+    });
     chain.add(GoogleFileResolver::new());
     let mut compiler = protox::Compiler::with_file_resolver(chain);
     compiler.include_source_info(true).include_imports(true);
@@ -357,7 +363,15 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
         });
     }
     files.sort_by(|a, b| a.proto.name().cmp(b.proto.name()));
-    Ok(Image { files, pool })
+    let builtins = builtins_used
+        .lock()
+        .map(|u| u.iter().cloned().collect())
+        .unwrap_or_default();
+    Ok(Image {
+        files,
+        pool,
+        builtins,
+    })
 }
 
 /// An `option name = { … };` that sets an element of a repeated option is spanned over its
@@ -713,7 +727,11 @@ impl Image {
                 ));
             }
         };
-        Ok(Image { files, pool })
+        Ok(Image {
+            files,
+            pool,
+            builtins: Vec::new(),
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 //! against an in-memory file map, so every path is checked before anything is read, and all
 //! errors of a run are reported as [`Diagnostic`]s (file, line, column, message).
 
+pub mod builtin;
 pub mod config;
 mod diagnostic;
 mod editions;

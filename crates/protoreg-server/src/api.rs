@@ -186,6 +186,14 @@ pub struct FindingBody {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// The changed element's fully qualified name (what an exemption names).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub element: String,
+    /// Present when the break was accepted on purpose (`--accept-breaking`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accepted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A dry run's answer.
@@ -302,6 +310,9 @@ impl From<&protoreg_check::Finding> for FindingBody {
             rule: f.rule.to_string(),
             message: f.message.clone(),
             fix: f.fix.clone(),
+            element: f.element.clone(),
+            accepted: f.accepted.is_some(),
+            reason: f.accepted.as_ref().map(|a| a.reason.clone()),
         }
     }
 }

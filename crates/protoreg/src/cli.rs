@@ -111,6 +111,18 @@ struct BreakingArgs {
     /// Import path for files outside the inputs (repeatable).
     #[arg(short = 'I', long = "include")]
     include: Vec<PathBuf>,
+    /// Also run these rules or categories (repeatable), on top of the buf.yaml's: e.g.
+    /// protoreg's opt-in PROTOREG, HTTP, FIELD_BEHAVIOR, PROTOVALIDATE.
+    #[arg(long = "use", value_name = "RULE_OR_CATEGORY")]
+    use_ids: Vec<String>,
+    /// Exemptions file (default: protoreg-accepted.yaml in the input directory, else beside
+    /// the nearest protoreg.yaml).
+    #[arg(long, value_name = "FILE")]
+    accepted: Option<PathBuf>,
+    /// Print an exemptions file accepting every finding (reasons left to fill in) instead
+    /// of the findings.
+    #[arg(long)]
+    suggest_accepted: bool,
     #[command(flatten)]
     registry: crate::registry_cmds::RegistryArgs,
 }
@@ -294,21 +306,29 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
         (None, None) => anyhow::bail!("--against or --against-git is required"),
     };
     // The two versions compile in parallel (one core each).
+    let mut against_ids = protoreg_check::accept::AgainstIds::default();
     let (current, previous) = std::thread::scope(|scope| {
-        let prev = scope.spawn(|| -> anyhow::Result<protoreg_schema::Loaded> {
+        let prev = scope.spawn(|| -> anyhow::Result<(protoreg_schema::Loaded, protoreg_check::accept::AgainstIds)> {
+            let mut ids = protoreg_check::accept::AgainstIds::default();
             if let Some(spec) = against_spec.strip_prefix("registry:") {
-                let image = crate::registry_cmds::registry_image(spec, &a.registry)?;
-                return Ok(protoreg_schema::Loaded {
+                let (image, digest) = crate::registry_cmds::registry_image(spec, &a.registry)?;
+                ids.registry_digest = Some(digest);
+                let loaded = protoreg_schema::Loaded {
                     image,
                     config: None,
-                });
+                };
+                return Ok((loaded, ids));
             }
             let input =
                 Input::parse(&against_spec).with_context(|| format!("--against {against_spec}"))?;
+            if let Input::Git(git) = &input {
+                ids.git_commit = Some(git.commit_id()?);
+            }
             let imports = input_imports(&input, &a.registry)?;
-            input
+            let loaded = input
                 .load_with(&a.include, &imports)
-                .with_context(|| format!("--against {against_spec}"))
+                .with_context(|| format!("--against {against_spec}"))?;
+            Ok((loaded, ids))
         });
         let cur = Input::parse(&a.input)
             .map_err(anyhow::Error::from)
@@ -318,7 +338,11 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
             });
         let prev = prev
             .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("loading --against failed")));
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("loading --against failed")))
+            .map(|(loaded, ids)| {
+                against_ids = ids;
+                loaded
+            });
         (cur, prev)
     });
     let (current, previous) = (current?, previous?);
@@ -333,13 +357,70 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             }),
     };
+    let input_dir = input_dir(&a.input);
+    let project = match &input_dir {
+        Some(dir) => crate::project::Project::find_for(dir)?,
+        None => None,
+    };
+    let mut config = config;
+    let mut extra_use = a.use_ids.clone();
+    let mut extra_except = Vec::new();
+    if let Some((project, entry)) = &project {
+        for b in [&project.config.breaking, &entry.breaking] {
+            extra_use.extend(b.use_ids.iter().cloned());
+            extra_except.extend(b.except.iter().cloned());
+        }
+    }
+    if !extra_use.is_empty() && config.use_ids.is_empty() {
+        config.use_ids.push("FILE".into());
+    }
+    config.use_ids.extend(extra_use);
+    config.except.extend(extra_except);
     let opts = protoreg_check::Options {
         config,
         exclude_imports: a.exclude_imports,
         paths: a.paths,
         exclude_paths: a.exclude_paths,
     };
-    let findings = protoreg_check::check(&current.image, &previous.image, &opts)?;
+    let mut findings = protoreg_check::check(&current.image, &previous.image, &opts)?;
+    let exemptions_path = a.accepted.clone().or_else(|| {
+        let beside_input = input_dir
+            .as_ref()
+            .map(|d| d.join(protoreg_check::accept::FILE_NAME));
+        let beside_project = project
+            .as_ref()
+            .map(|(p, _)| p.root.join(protoreg_check::accept::FILE_NAME));
+        [beside_input, beside_project]
+            .into_iter()
+            .flatten()
+            .find(|p| p.is_file())
+    });
+    let exemptions = match &exemptions_path {
+        Some(p) => Some(protoreg_check::accept::Exemptions::read(p)?),
+        None => None,
+    };
+    let wants_content = a.suggest_accepted
+        && against_ids.git_commit.is_none()
+        && against_ids.registry_digest.is_none();
+    if wants_content || exemptions.as_ref().is_some_and(|e| e.needs_content_id()) {
+        against_ids.content = Some(protoreg_check::accept::content_id(&previous.image));
+    }
+    if let Some(ex) = &exemptions {
+        for e in ex.apply(&mut findings, &against_ids) {
+            eprintln!(
+                "note: {}: {} {} (against {}) matched no finding of this comparison",
+                ex.path, e.rule, e.element, e.against
+            );
+        }
+    }
+    if a.suggest_accepted {
+        let against = against_ids.preferred().unwrap_or_default();
+        std::io::stdout()
+            .lock()
+            .write_all(protoreg_check::accept::suggest(&findings, &against).as_bytes())?;
+        std::mem::forget((current, previous));
+        return Ok(ExitCode::SUCCESS);
+    }
     let sources = |display: &str| -> Option<String> { std::fs::read_to_string(display).ok() };
     let rendered = protoreg_report::render(
         a.error_format,
@@ -352,11 +433,27 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
     stdout.flush()?;
     // The process exits next: freeing two large images would only cost time.
     std::mem::forget((current, previous));
-    Ok(if findings.is_empty() {
+    Ok(if findings.iter().all(|f| f.accepted.is_some()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FINDINGS)
     })
+}
+
+/// The directory an input names (a module directory, a git ref's directory, a file's
+/// directory), where its `protoreg-accepted.yaml` and `protoreg.yaml` are looked for.
+fn input_dir(input: &str) -> Option<PathBuf> {
+    match Input::parse(input).ok()? {
+        Input::Dir(d) => Some(d),
+        Input::Git(g) => Some(g.dir),
+        Input::File(f) => Some(
+            f.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+        ),
+        Input::DescriptorSet(_) => None,
+    }
 }
 
 fn rules(a: RulesArgs) -> anyhow::Result<ExitCode> {

@@ -31,6 +31,22 @@ pub struct ProjectConfig {
     /// is not listed maps to its last path segment.
     #[serde(default)]
     pub buf_deps: BTreeMap<String, String>,
+    /// Rules to run beyond the `buf.yaml`'s (protoreg's opt-in categories), for every
+    /// subject.
+    #[serde(default)]
+    pub breaking: BreakingExtra,
+}
+
+/// A `breaking:` section of `protoreg.yaml`: rule ids or categories added to (`use`) or
+/// removed from (`except`) what the module's `buf.yaml` selects, so that a `buf.yaml`
+/// shared with buf never names a rule buf does not know.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakingExtra {
+    #[serde(default, rename = "use")]
+    pub use_ids: Vec<String>,
+    #[serde(default)]
+    pub except: Vec<String>,
 }
 
 /// One subject of a project.
@@ -47,6 +63,9 @@ pub struct SubjectDir {
     /// `subject@N` or `subject[@latest]`: subjects its imports resolve against.
     #[serde(default)]
     pub deps: Vec<String>,
+    /// Rules added for this subject (on top of the project-wide `breaking:`).
+    #[serde(default)]
+    pub breaking: BreakingExtra,
 }
 
 /// A loaded `protoreg.yaml` and the directory it is in.

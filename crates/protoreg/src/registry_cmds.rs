@@ -178,6 +178,14 @@ fn findings_from_json(list: &[Value], display_prefix: &str) -> Vec<Finding> {
                 rule,
                 message: f["message"].as_str().unwrap_or_default().to_string(),
                 fix: f["fix"].as_str().map(str::to_string),
+                element: f["element"].as_str().unwrap_or_default().to_string(),
+                accepted: f["accepted"]
+                    .as_bool()
+                    .unwrap_or(false)
+                    .then(|| protoreg_check::Accepted {
+                        reason: f["reason"].as_str().unwrap_or_default().to_string(),
+                        by: None,
+                    }),
                 file_name: None,
                 against_file_name: None,
                 packages: (None, None),
@@ -530,7 +538,8 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
 
 /// `registry:SUBJECT[@VERSION]` as an image: the version's descriptor set, its own files
 /// as targets.
-pub fn registry_image(spec: &str, registry: &RegistryArgs) -> anyhow::Result<Image> {
+/// A registry version's image (its own files as targets) and its digest.
+pub fn registry_image(spec: &str, registry: &RegistryArgs) -> anyhow::Result<(Image, String)> {
     let (subject, version) = subject_ref(spec);
     let client = registry.client();
     let meta = client.get_json(&format!(
@@ -557,7 +566,8 @@ pub fn registry_image(spec: &str, registry: &RegistryArgs) -> anyhow::Result<Ima
     for f in &mut image.files {
         f.is_import = !own.iter().any(|p| p.as_str() == f.proto.name());
     }
-    Ok(image)
+    let digest = meta["digest"].as_str().unwrap_or_default().to_string();
+    Ok((image, digest))
 }
 
 #[derive(clap::Args)]
