@@ -93,7 +93,10 @@ impl AgainstIds {
             let rev = rev.to_ascii_lowercase();
             return rev.len() >= 7
                 && rev.chars().all(|c| c.is_ascii_hexdigit())
-                && self.git_commit.as_deref().is_some_and(|c| c.starts_with(&rev));
+                && self
+                    .git_commit
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with(&rev));
         }
         if let Some(d) = against.strip_prefix("registry:") {
             return self.registry_digest.as_deref() == Some(d);
@@ -110,8 +113,7 @@ impl Exemptions {
             message,
         };
         // serde_yaml_ng's message names the line and column.
-        let body: FileBody =
-            serde_yaml_ng::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let body: FileBody = serde_yaml_ng::from_str(text).map_err(|e| invalid(e.to_string()))?;
         if body.version != "v1" {
             return Err(invalid(format!(
                 "unsupported version {:?} (expected \"v1\")",
@@ -134,7 +136,9 @@ impl Exemptions {
             let valid_against = match e.against.split_once(':') {
                 Some(("git", rev)) => rev.len() >= 7 && rev.chars().all(|c| c.is_ascii_hexdigit()),
                 Some(("registry", d)) => !d.is_empty(),
-                Some(("sha256", hex)) => hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()),
+                Some(("sha256", hex)) => {
+                    hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())
+                }
                 _ => false,
             };
             if !valid_against {
@@ -163,7 +167,9 @@ impl Exemptions {
     /// Whether an entry could apply to this comparison's previous side at all (so the
     /// content id need only be computed when one names it).
     pub fn needs_content_id(&self) -> bool {
-        self.entries.iter().any(|e| e.against.starts_with("sha256:"))
+        self.entries
+            .iter()
+            .any(|e| e.against.starts_with("sha256:"))
     }
 
     /// Marks the findings the entries accept; returns the entries that matched nothing

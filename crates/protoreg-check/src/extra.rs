@@ -98,7 +98,12 @@ fn binding(rule: &DynamicMessage) -> Option<Binding> {
 
 /// An RPC's HTTP bindings (the primary first), or `None` without a `google.api.http`
 /// option.
-fn http_bindings(side: &Side, ext: &ExtensionDescriptor, service: &str, method: &str) -> Option<Vec<Binding>> {
+fn http_bindings(
+    side: &Side,
+    ext: &ExtensionDescriptor,
+    service: &str,
+    method: &str,
+) -> Option<Vec<Binding>> {
     let m = side
         .image
         .pool
@@ -196,7 +201,10 @@ pub(crate) fn rpc_http_same_pattern(cx: &mut Cx) {
         };
         // What breaks is a request to the old URL finding nothing: the old pattern may
         // still be served as an additional binding.
-        if cur.iter().any(|b| b.verb == first.verb && b.path == first.path) {
+        if cur
+            .iter()
+            .any(|b| b.verb == first.verb && b.path == first.path)
+        {
             continue;
         }
         let now = cur.first().map(Binding::pattern).unwrap_or_default();
@@ -248,11 +256,20 @@ fn body_rule(cx: &mut Cx, what: &str, get: fn(&Binding) -> &str) {
     for p in http_pairs(cx) {
         let Some(cur) = &p.cur else { continue };
         for old in &p.prev {
-            let Some(new) = cur.iter().find(|b| b.verb == old.verb && b.path == old.path) else {
+            let Some(new) = cur
+                .iter()
+                .find(|b| b.verb == old.verb && b.path == old.path)
+            else {
                 continue;
             };
             if get(old) != get(new) {
-                let show = |s: &str| if s.is_empty() { "(none)".to_string() } else { format!("{s:?}") };
+                let show = |s: &str| {
+                    if s.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        format!("{s:?}")
+                    }
+                };
                 cx.report(
                     &p.element,
                     Some(p.file),
@@ -287,7 +304,9 @@ pub(crate) fn rpc_http_same_response_body(cx: &mut Cx) {
 fn field_options(side: &Side, f: &FieldEl) -> Option<DynamicMessage> {
     let pool = &side.image.pool;
     if f.is_extension {
-        return pool.get_extension_by_name(&f.full_name).map(|x| x.options());
+        return pool
+            .get_extension_by_name(&f.full_name)
+            .map(|x| x.options());
     }
     let (message, name) = f.full_name.rsplit_once('.')?;
     pool.get_message_by_name(message)?
@@ -300,7 +319,12 @@ fn field_options(side: &Side, f: &FieldEl) -> Option<DynamicMessage> {
 fn option_pairs<'c, 'a>(
     cx: &Cx<'c, 'a>,
     name: &str,
-) -> Vec<(&'c FieldEl<'a>, &'c FieldEl<'a>, Option<Value>, Option<Value>)> {
+) -> Vec<(
+    &'c FieldEl<'a>,
+    &'c FieldEl<'a>,
+    Option<Value>,
+    Option<Value>,
+)> {
     let prev_ext = cx.prev.image.pool.get_extension_by_name(name);
     let cur_ext = cx.cur.image.pool.get_extension_by_name(name);
     if prev_ext.is_none() && cur_ext.is_none() {
@@ -349,7 +373,10 @@ fn behaviors(v: &Option<Value>) -> BTreeSet<i32> {
 
 fn behavior_rule(cx: &mut Cx, value: i32, name: &str, added_only: bool, fix: &str) {
     for (p, c, pv, cv) in option_pairs(cx, FIELD_BEHAVIOR_NAME) {
-        let (before, after) = (behaviors(&pv).contains(&value), behaviors(&cv).contains(&value));
+        let (before, after) = (
+            behaviors(&pv).contains(&value),
+            behaviors(&cv).contains(&value),
+        );
         if before == after || (added_only && before) {
             continue;
         }
@@ -446,8 +473,18 @@ fn cmp(a: Num, b: Num) -> Option<std::cmp::Ordering> {
 
 /// A bound: value and whether it is inclusive. Integer exclusive bounds become inclusive
 /// (`gt: 4` is `gte: 5`), so equivalent spellings compare equal.
-fn bound(rules: &DynamicMessage, exclusive: &str, inclusive: &str, lower: bool) -> Option<(Num, bool)> {
-    let get = |n: &str| rules.has_field_by_name(n).then(|| rules.get_field_by_name(n)).flatten();
+fn bound(
+    rules: &DynamicMessage,
+    exclusive: &str,
+    inclusive: &str,
+    lower: bool,
+) -> Option<(Num, bool)> {
+    let get = |n: &str| {
+        rules
+            .has_field_by_name(n)
+            .then(|| rules.get_field_by_name(n))
+            .flatten()
+    };
     if let Some(v) = get(inclusive) {
         return num(&v).map(|n| (n, true));
     }
@@ -539,12 +576,19 @@ fn typed(rules: &DynamicMessage) -> Option<(String, DynamicMessage)> {
 
 /// Every way `cur` admits fewer values than `prev` (both `buf.validate.FieldRules`);
 /// `at` is the option path to the rules compared (`""`, `"repeated.items."`, `"map.keys."`).
-fn tightenings(prev: Option<&DynamicMessage>, cur: &DynamicMessage, at: &str, out: &mut Vec<Tightening>) {
+fn tightenings(
+    prev: Option<&DynamicMessage>,
+    cur: &DynamicMessage,
+    at: &str,
+    out: &mut Vec<Tightening>,
+) {
     let prev_required = prev
         .and_then(|p| field_value(p, "required"))
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-    let cur_required = field_value(cur, "required").and_then(|v| v.as_bool()).unwrap_or(false);
+    let cur_required = field_value(cur, "required")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     if cur_required && !prev_required {
         out.push(Tightening {
             rule: "FIELD_VALIDATE_NO_NEW_REQUIRED",
@@ -565,16 +609,26 @@ fn tightenings(prev: Option<&DynamicMessage>, cur: &DynamicMessage, at: &str, ou
 
     // Lengths and sizes.
     for &n in LENGTH_MINS.iter().filter(|n| present(&c, n)) {
-        let (pv, cv) = (field_value(p, n).and_then(|v| v.as_u64()), field_value(&c, n).and_then(|v| v.as_u64()));
+        let (pv, cv) = (
+            field_value(p, n).and_then(|v| v.as_u64()),
+            field_value(&c, n).and_then(|v| v.as_u64()),
+        );
         if cv.unwrap_or(0) > pv.unwrap_or(0) {
             out.push(Tightening {
                 rule: "FIELD_VALIDATE_NO_TIGHTER_LENGTH",
-                what: format!("{at}{kind}.{n} raised from {} to {}", pv.unwrap_or(0), cv.unwrap_or(0)),
+                what: format!(
+                    "{at}{kind}.{n} raised from {} to {}",
+                    pv.unwrap_or(0),
+                    cv.unwrap_or(0)
+                ),
             });
         }
     }
     for &n in LENGTH_MAXES.iter().filter(|n| present(&c, n)) {
-        let (pv, cv) = (field_value(p, n).and_then(|v| v.as_u64()), field_value(&c, n).and_then(|v| v.as_u64()));
+        let (pv, cv) = (
+            field_value(p, n).and_then(|v| v.as_u64()),
+            field_value(&c, n).and_then(|v| v.as_u64()),
+        );
         if let Some(cv) = cv
             && pv.is_none_or(|pv| cv < pv)
         {
@@ -615,11 +669,22 @@ fn tightenings(prev: Option<&DynamicMessage>, cur: &DynamicMessage, at: &str, ou
             }
         }
     }
-    for flag in ["finite", "lt_now", "gt_now", "defined_only", "unique", "strict"] {
+    for flag in [
+        "finite",
+        "lt_now",
+        "gt_now",
+        "defined_only",
+        "unique",
+        "strict",
+    ] {
         if !present(&c, flag) {
             continue;
         }
-        let on = |m: &DynamicMessage| field_value(m, flag).and_then(|v| v.as_bool()).unwrap_or(false);
+        let on = |m: &DynamicMessage| {
+            field_value(m, flag)
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false)
+        };
         if on(&c) && !on(p) {
             let rule = match flag {
                 "defined_only" => "FIELD_VALIDATE_NO_SHRINKING_IN",
@@ -633,11 +698,19 @@ fn tightenings(prev: Option<&DynamicMessage>, cur: &DynamicMessage, at: &str, ou
             });
         }
     }
-    if present(&c, "within") && tighter(
-        field_value(p, "within").as_ref().and_then(num).map(|n| (n, true)),
-        field_value(&c, "within").as_ref().and_then(num).map(|n| (n, true)),
-        false,
-    ) {
+    if present(&c, "within")
+        && tighter(
+            field_value(p, "within")
+                .as_ref()
+                .and_then(num)
+                .map(|n| (n, true)),
+            field_value(&c, "within")
+                .as_ref()
+                .and_then(num)
+                .map(|n| (n, true)),
+            false,
+        )
+    {
         out.push(Tightening {
             rule: "FIELD_VALIDATE_NO_NARROWER_RANGE",
             what: format!("{at}{kind}.within narrowed"),
@@ -656,10 +729,17 @@ fn tightenings(prev: Option<&DynamicMessage>, cur: &DynamicMessage, at: &str, ou
     // Allowed and forbidden values.
     if present(&c, "in") {
         let (pin, cin) = (list(p, "in"), list(&c, "in"));
-        let removed: Vec<String> = pin.iter().filter(|v| !cin.contains(v)).map(show_value).collect();
+        let removed: Vec<String> = pin
+            .iter()
+            .filter(|v| !cin.contains(v))
+            .map(show_value)
+            .collect();
         if !cin.is_empty() && (pin.is_empty() || !removed.is_empty()) {
             let what = if pin.is_empty() {
-                format!("{at}{kind}.in now allows only [{}]", cin.iter().map(show_value).collect::<Vec<_>>().join(", "))
+                format!(
+                    "{at}{kind}.in now allows only [{}]",
+                    cin.iter().map(show_value).collect::<Vec<_>>().join(", ")
+                )
             } else {
                 format!("{at}{kind}.in no longer allows [{}]", removed.join(", "))
             };
@@ -669,7 +749,11 @@ fn tightenings(prev: Option<&DynamicMessage>, cur: &DynamicMessage, at: &str, ou
             });
         }
         let (pnot, cnot) = (list(p, "not_in"), list(&c, "not_in"));
-        let added: Vec<String> = cnot.iter().filter(|v| !pnot.contains(v)).map(show_value).collect();
+        let added: Vec<String> = cnot
+            .iter()
+            .filter(|v| !pnot.contains(v))
+            .map(show_value)
+            .collect();
         if !added.is_empty() {
             out.push(Tightening {
                 rule: "FIELD_VALIDATE_NO_SHRINKING_IN",
@@ -712,7 +796,12 @@ fn tightenings(prev: Option<&DynamicMessage>, cur: &DynamicMessage, at: &str, ou
         }
         if let Some(cur_part) = field_value(&c, part).and_then(|v| v.as_message().cloned()) {
             let prev_part = field_value(p, part).and_then(|v| v.as_message().cloned());
-            tightenings(prev_part.as_ref(), &cur_part, &format!("{at}{kind}.{part}."), out);
+            tightenings(
+                prev_part.as_ref(),
+                &cur_part,
+                &format!("{at}{kind}.{part}."),
+                out,
+            );
         }
     }
 }

@@ -261,7 +261,8 @@ pub fn sarif(findings: &[Finding]) -> String {
             if let Some(a) = &f.accepted {
                 // SARIF's own way to say "reviewed and let through".
                 r["level"] = json!("note");
-                r["suppressions"] = json!([{"kind": "external", "status": "accepted", "justification": a.reason}]);
+                r["suppressions"] =
+                    json!([{"kind": "external", "status": "accepted", "justification": a.reason}]);
             }
             if let Some(p) = &f.path {
                 r["locations"] = json!([{
@@ -359,7 +360,10 @@ pub fn pretty(
             let _ = writeln!(out, "  {} {}", paint(CYAN, "= why:", color), r.purpose);
         }
         if let Some(a) = &f.accepted {
-            let by = a.by.as_deref().map(|b| format!(" ({b})")).unwrap_or_default();
+            let by =
+                a.by.as_deref()
+                    .map(|b| format!(" ({b})"))
+                    .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "  {} {}{by}",

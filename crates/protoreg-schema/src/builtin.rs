@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use protox::file::{File, FileResolver};
 
 /// The version of the built-in set, recorded with a registry version that used it.
-pub const VERSION: &str = "protoreg-builtins/1 (googleapis google/api 2026-11, protovalidate v1.2.2)";
+pub const VERSION: &str =
+    "protoreg-builtins/1 (googleapis google/api 2026-11, protovalidate v1.2.2)";
 
 /// The built-in files by import path.
 pub const FILES: &[(&str, &str)] = &[

@@ -108,6 +108,30 @@ pub struct VersionSummary {
     pub created_at: String,
     pub deleted: bool,
     pub deps: Vec<Dep>,
+    /// Present when an admin pushed the version despite breaking changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_break: Option<AcceptedBreakBody>,
+}
+
+/// A break accepted on purpose (`protoreg push --accept-breaking --reason`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AcceptedBreakBody {
+    pub reason: String,
+    /// Who accepted it: the HTTP Basic user name the admin token came with, else the
+    /// token's fingerprint (`token:1a2b3c4d`), or `anonymous` on a server without tokens.
+    pub by: String,
+    /// The breaking changes it was accepted with.
+    pub findings: Vec<FindingBody>,
+}
+
+impl AcceptedBreakBody {
+    pub fn from_store(a: &protoreg_store::AcceptedBreak) -> Self {
+        AcceptedBreakBody {
+            reason: a.reason.clone(),
+            by: a.by.clone(),
+            findings: serde_json::from_value(a.findings.clone()).unwrap_or_default(),
+        }
+    }
 }
 
 /// A version with its own files.
@@ -129,6 +153,16 @@ pub struct PushRequest {
     /// `subject@N` or `subject@latest`: subjects whose files the imports resolve against.
     #[serde(default)]
     pub deps: Vec<String>,
+    /// Let the push through despite breaking changes (admin role only); the findings, the
+    /// reason and who accepted them are stored with the version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_breaking: Option<AcceptBreaking>,
+}
+
+/// `{"reason": "…"}`: why a breaking push is let through.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AcceptBreaking {
+    pub reason: String,
 }
 
 /// A compile error.
@@ -165,6 +199,9 @@ pub struct PushReply {
     pub subject: String,
     pub version: i64,
     pub digest: String,
+    /// Present when the push broke the policy and an admin accepted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_break: Option<AcceptedBreakBody>,
     pub deps: Vec<Dep>,
     /// Present on 201: what the new version does to the versions that depend on it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -252,6 +289,8 @@ pub struct DeleteReply {
     VersionRef,
     VersionSummary,
     VersionBody,
+    AcceptedBreakBody,
+    AcceptBreaking,
     PushRequest,
     DiagnosticBody,
     BrokenDependent,
@@ -286,6 +325,7 @@ impl From<&protoreg_store::VersionMeta> for VersionSummary {
             created_at: crate::rfc3339(v.created_at),
             deleted: v.deleted,
             deps: v.deps.iter().map(Dep::from).collect(),
+            accepted_break: None,
         }
     }
 }

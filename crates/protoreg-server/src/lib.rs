@@ -491,6 +491,38 @@ async fn confluent_errors(req: Request, next: Next) -> Response {
     }
 }
 
+/// Who made a request, as the auth layer identified them (a request extension).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub role: Role,
+    /// The HTTP Basic user name the token came with, else the token's fingerprint
+    /// (`token:` and 8 hex digits of its sha256), or `anonymous` without tokens.
+    pub who: String,
+}
+
+/// The HTTP Basic user name of a request, if it has one.
+fn basic_user(headers: &axum::http::HeaderMap) -> Option<String> {
+    use base64::Engine;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, _) = text.split_once(':')?;
+    let user = user.trim();
+    (!user.is_empty() && user.len() <= 128 && !user.chars().any(char::is_control))
+        .then(|| user.to_string())
+}
+
+fn token_fingerprint(token: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(token.as_bytes());
+    format!("token:{}", &hex::encode(digest)[..8])
+}
+
 /// The token of a request: `Authorization: Bearer TOKEN`, or HTTP Basic `USER:TOKEN` as
 /// Confluent clients send it (`basic.auth.user.info`), the password being the token.
 fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
@@ -509,8 +541,12 @@ fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
     text.split_once(':').map(|(_, token)| token.to_string())
 }
 
-async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if state.tokens.is_empty() {
+        req.extensions_mut().insert(Caller {
+            role: Role::Admin,
+            who: "anonymous".into(),
+        });
         return next.run(req).await;
     }
     let route = req
@@ -536,7 +572,10 @@ async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Respon
     }
     let token = request_token(req.headers())
         .or_else(|| is_ui.then(|| ui::cookie_token(req.headers())).flatten());
-    match token.and_then(|t| state.tokens.get(&t)) {
+    let who = basic_user(req.headers())
+        .or_else(|| token.as_deref().map(token_fingerprint))
+        .unwrap_or_default();
+    match token.and_then(|t| state.tokens.get(&t).copied()) {
         // Browsers cannot send bearer headers: the sign-in form (or HTTP Basic).
         None if is_ui => ui::sign_in_redirect(req.uri()),
         None => ApiError::new(
@@ -545,13 +584,16 @@ async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Respon
             "a bearer token is required",
         )
         .into_response(),
-        Some(role) if *role < need => ApiError::new(
+        Some(role) if role < need => ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!("this needs the {need:?} role; the token has {role:?}").to_lowercase(),
         )
         .into_response(),
-        Some(_) => next.run(req).await,
+        Some(role) => {
+            req.extensions_mut().insert(Caller { role, who });
+            next.run(req).await
+        }
     }
 }
 

@@ -73,6 +73,11 @@ fn parse_push(body: &[u8]) -> ApiResult<PushRequest> {
             "labels: at most 64, keys 1-128 bytes, values up to 1024 bytes",
         ));
     }
+    if let Some(k) = b.labels.keys().find(|k| k.starts_with("protoreg.")) {
+        return Err(ApiError::bad_request(format!(
+            "label {k:?}: labels beginning with \"protoreg.\" are set by the registry"
+        )));
+    }
     Ok(b)
 }
 
@@ -201,11 +206,16 @@ fn incompatible(findings: &[Finding], config: &Config) -> ApiError {
 }
 
 /// A push's answer: the version and what it does to the versions that depend on its subject.
-fn version_reply(v: &VersionMeta, dependents: Option<Impact>) -> PushReply {
+fn version_reply(
+    v: &VersionMeta,
+    dependents: Option<Impact>,
+    accepted: Option<&protoreg_store::AcceptedBreak>,
+) -> PushReply {
     PushReply {
         subject: v.subject.clone(),
         version: v.version,
         digest: v.digest.clone(),
+        accepted_break: accepted.map(crate::api::AcceptedBreakBody::from_store),
         deps: v.deps.iter().map(Dep::from).collect(),
         dependents,
     }
@@ -237,7 +247,23 @@ pub(crate) struct Incoming {
     pub(crate) files: Arc<BTreeMap<String, String>>,
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) deps: Vec<DepRef>,
+    /// Why breaking changes are to be let through, and who says so (an admin).
+    pub(crate) accept: Option<Acceptance>,
 }
+
+/// A breaking push let through on purpose.
+#[derive(Debug, Clone)]
+pub(crate) struct Acceptance {
+    pub reason: String,
+    pub by: String,
+}
+
+/// The label a version records the built-in schemas it used under (labels beginning with
+/// `protoreg.` are the registry's own: a push may not set them).
+pub(crate) const BUILTINS_LABEL: &str = "protoreg.builtins";
+
+/// The longest reason an accepted break may carry.
+const MAX_REASON: usize = 2000;
 
 /// Inflates and parses the body and resolves its dependencies.
 async fn read_push(
@@ -245,10 +271,30 @@ async fn read_push(
     subject: &str,
     headers: &HeaderMap,
     body: Bytes,
+    caller: Option<&crate::Caller>,
 ) -> ApiResult<Incoming> {
     let body = inflate(headers, body, state.limits.max_inflated)?;
     let b = parse_push(&body)?;
     drop(body);
+    let accept = match (&b.accept_breaking, caller) {
+        (None, _) => None,
+        (Some(a), _) if a.reason.trim().is_empty() || a.reason.len() > MAX_REASON => {
+            return Err(ApiError::bad_request(format!(
+                "accept_breaking.reason must say why the break is acceptable (1-{MAX_REASON} bytes)"
+            )));
+        }
+        (Some(a), Some(c)) if c.role >= crate::Role::Admin => Some(Acceptance {
+            reason: a.reason.trim().to_string(),
+            by: c.who.clone(),
+        }),
+        (Some(_), _) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "accepting breaking changes needs the admin role",
+            ));
+        }
+    };
     let deps = deps::resolve(&state.store, subject, &b.deps)
         .await
         .map_err(dep_error)?;
@@ -256,6 +302,7 @@ async fn read_push(
         files: Arc::new(b.files),
         labels: b.labels,
         deps,
+        accept,
     })
 }
 
@@ -329,8 +376,8 @@ const MAX_ATTEMPTS: u32 = 60;
 
 /// What [`create_version`] came to.
 pub(crate) enum Created {
-    /// A new version.
-    New(VersionMeta),
+    /// A new version (and the break accepted with it, if any).
+    New(VersionMeta, Option<protoreg_store::AcceptedBreak>),
     /// The content is already the subject's latest version: nothing was created.
     Unchanged(VersionMeta),
 }
@@ -349,6 +396,7 @@ pub(crate) async fn create_version(
         files,
         labels,
         deps,
+        accept,
     } = incoming;
     let digest = protoreg_store::version_digest(&files, &deps);
     // The same content as the latest version: nothing to compile.
@@ -361,6 +409,18 @@ pub(crate) async fn create_version(
     }
     let compiled = compile_push(state, subject, &files, &deps).await?;
     let compiled_at = started.elapsed();
+    let mut labels = labels;
+    // Which built-in schemas (google/api, buf/validate) the imports resolved to.
+    if !compiled.image.builtins.is_empty() {
+        labels.insert(
+            BUILTINS_LABEL.to_string(),
+            format!(
+                "{}: {}",
+                protoreg_schema::builtin::VERSION,
+                compiled.image.builtins.join(", ")
+            ),
+        );
+    }
     let refusal_labels = labels.clone();
     let config = effective_config(&state.store, subject).await?;
     let image = Arc::new(compiled.image);
@@ -378,7 +438,7 @@ pub(crate) async fn create_version(
     );
     let first_check = check_against_snapshot(state, subject, &image, &config);
     let (prepared, first) = tokio::join!(prepare, first_check);
-    let prepared = prepared?;
+    let mut prepared = prepared?;
     // What the check found, and the live versions (number, digest) it was checked against.
     let mut checked: Option<Checked> = Some(first?);
     for attempt in 0..MAX_ATTEMPTS {
@@ -400,7 +460,17 @@ pub(crate) async fn create_version(
         {
             checked = Some(check_live(state, subject, &snap.live, &image, &config).await?);
         }
-        if let Some((_, findings)) = &checked
+        prepared.accepted = None;
+        if let (Some((_, findings)), Some(a)) = (&checked, &accept)
+            && !findings.is_empty()
+        {
+            let bodies: Vec<FindingBody> = findings.iter().map(FindingBody::from).collect();
+            prepared.accepted = Some(protoreg_store::AcceptedBreak {
+                reason: a.reason.clone(),
+                by: a.by.clone(),
+                findings: json!(bodies),
+            });
+        } else if let Some((_, findings)) = &checked
             && !findings.is_empty()
         {
             state.metrics.push("refused");
@@ -417,7 +487,11 @@ pub(crate) async fn create_version(
         }
         match state.store.commit(subject, &snap, &prepared).await {
             Ok(Some(v)) => {
-                state.metrics.push("accepted");
+                state.metrics.push(if prepared.accepted.is_some() {
+                    "accepted_breaking"
+                } else {
+                    "accepted"
+                });
                 // Read your writes on this replica at once (others hear of it on commit).
                 state.cache.changed(subject);
                 // The next push is checked against this version: keep its image.
@@ -431,9 +505,10 @@ pub(crate) async fn create_version(
                     files = files.len(),
                     compile_ms = compiled_at.as_millis() as u64,
                     store_and_check_ms = (started.elapsed() - compiled_at).as_millis() as u64,
+                    accepted_break = prepared.accepted.is_some(),
                     "version created"
                 );
-                return Ok(Created::New(v));
+                return Ok(Created::New(v, prepared.accepted.clone()));
             }
             Ok(None) => {}
             Err(protoreg_store::StoreError::Corrupt(m)) if m.contains("was deleted during") => {
@@ -457,17 +532,20 @@ pub(crate) async fn create_version(
 pub(crate) async fn push(
     State(state): State<AppState>,
     Path(subject): Path<String>,
+    caller: Option<axum::Extension<crate::Caller>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let subject = subject_name(&subject)?.to_string();
-    let incoming = read_push(&state, &subject, &headers, body).await?;
+    let caller = caller.map(|axum::Extension(c)| c);
+    let incoming = read_push(&state, &subject, &headers, body, caller.as_ref()).await?;
     let (files, deps) = (incoming.files.clone(), incoming.deps.clone());
     match create_version(&state, &subject, incoming, Explicit::default()).await? {
-        Created::Unchanged(latest) => Ok(Json(version_reply(&latest, None)).into_response()),
-        Created::New(v) => {
+        Created::Unchanged(latest) => Ok(Json(version_reply(&latest, None, None)).into_response()),
+        Created::New(v, accepted) => {
             let impact = impact(&state, &subject, &files, &deps).await?;
-            Ok((StatusCode::CREATED, Json(version_reply(&v, Some(impact)))).into_response())
+            let reply = version_reply(&v, Some(impact), accepted.as_ref());
+            Ok((StatusCode::CREATED, Json(reply)).into_response())
         }
     }
 }
@@ -475,11 +553,14 @@ pub(crate) async fn push(
 pub(crate) async fn check(
     State(state): State<AppState>,
     Path(subject): Path<String>,
+    caller: Option<axum::Extension<crate::Caller>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<CheckReply>> {
     let subject = subject_name(&subject)?.to_string();
-    let Incoming { files, deps, .. } = read_push(&state, &subject, &headers, body).await?;
+    let caller = caller.map(|axum::Extension(c)| c);
+    let Incoming { files, deps, .. } =
+        read_push(&state, &subject, &headers, body, caller.as_ref()).await?;
     let compiled = compile_push(&state, &subject, &files, &deps).await?;
     let config = effective_config(&state.store, &subject).await?;
     let image = Arc::new(compiled.image);

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use protoreg_store::{Config, Store, Version, VersionMeta};
+use protoreg_store::{Config, Store, Version};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -252,10 +252,6 @@ pub(crate) async fn get_subject(
     }))
 }
 
-fn version_meta(v: &VersionMeta) -> Value {
-    json!(api::VersionSummary::from(v))
-}
-
 pub(crate) async fn list_versions(
     State(state): State<AppState>,
     Path(subject): Path<String>,
@@ -264,7 +260,17 @@ pub(crate) async fn list_versions(
 ) -> ApiResult<Response> {
     let subject = subject_name(&subject)?;
     let versions = state.store.versions(subject, false).await?;
-    let list = versions.iter().map(version_meta).collect();
+    let accepted = state.store.accepted_breaks(subject, None).await?;
+    let list = versions
+        .iter()
+        .map(|v| {
+            let mut summary = api::VersionSummary::from(v);
+            summary.accepted_break = accepted
+                .get(&v.version)
+                .map(api::AcceptedBreakBody::from_store);
+            json!(summary)
+        })
+        .collect();
     page_versions(list, &page, &uri, |v| v["version"].as_i64().unwrap_or(0))
 }
 
@@ -351,8 +357,15 @@ pub(crate) async fn get_version(
 ) -> ApiResult<Json<api::VersionBody>> {
     let subject = subject_name(&subject)?;
     let (v, _) = load_version(&state, subject, &version).await?;
+    let mut summary = api::VersionSummary::from(&v.meta);
+    summary.accepted_break = state
+        .store
+        .accepted_break(subject, v.meta.version)
+        .await?
+        .as_ref()
+        .map(api::AcceptedBreakBody::from_store);
     Ok(Json(api::VersionBody {
-        summary: api::VersionSummary::from(&v.meta),
+        summary,
         files: v.files.clone(),
     }))
 }

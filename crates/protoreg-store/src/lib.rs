@@ -21,12 +21,14 @@ use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+mod accepted;
 pub mod content;
 mod refusals;
 mod schemas;
 mod upgrade;
 mod versions;
 
+pub use accepted::AcceptedBreak;
 pub use refusals::{REFUSALS_KEPT, Refusal};
 pub use schemas::SchemaUse;
 pub use versions::{Explicit, NewVersion, Prepared, Snapshot};

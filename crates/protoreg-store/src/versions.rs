@@ -44,6 +44,9 @@ pub struct Prepared {
     explicit: Explicit,
     /// Small pushes' new blobs, packed: written by the commit (see [`INLINE_BLOBS`]).
     pending_blobs: Vec<(String, Vec<u8>)>,
+    /// Set when the version is let through despite breaking changes: recorded by the
+    /// commit, with the version.
+    pub accepted: Option<crate::AcceptedBreak>,
 }
 
 /// What a push is checked against: the version counter and the live versions, oldest first
@@ -559,6 +562,7 @@ impl Store {
             deps,
             explicit,
             pending_blobs,
+            accepted: None,
         })
     }
 
@@ -676,6 +680,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(accepted) = &new.accepted {
+            crate::accepted::insert(&mut tx, subject, next, accepted).await?;
+        }
         self.announce(&mut tx, subject).await?;
         tx.commit().await?;
         Ok(Some(VersionMeta {
@@ -765,6 +772,13 @@ impl Store {
                 .rows_affected()
         };
         if affected == 1 {
+            if permanent {
+                sqlx::query("DELETE FROM accepted_breaks WHERE subject = $1 AND version = $2")
+                    .bind(subject)
+                    .bind(n)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             self.announce(&mut tx, subject).await?;
         }
         tx.commit().await?;

@@ -308,28 +308,30 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
     // The two versions compile in parallel (one core each).
     let mut against_ids = protoreg_check::accept::AgainstIds::default();
     let (current, previous) = std::thread::scope(|scope| {
-        let prev = scope.spawn(|| -> anyhow::Result<(protoreg_schema::Loaded, protoreg_check::accept::AgainstIds)> {
-            let mut ids = protoreg_check::accept::AgainstIds::default();
-            if let Some(spec) = against_spec.strip_prefix("registry:") {
-                let (image, digest) = crate::registry_cmds::registry_image(spec, &a.registry)?;
-                ids.registry_digest = Some(digest);
-                let loaded = protoreg_schema::Loaded {
-                    image,
-                    config: None,
-                };
-                return Ok((loaded, ids));
-            }
-            let input =
-                Input::parse(&against_spec).with_context(|| format!("--against {against_spec}"))?;
-            if let Input::Git(git) = &input {
-                ids.git_commit = Some(git.commit_id()?);
-            }
-            let imports = input_imports(&input, &a.registry)?;
-            let loaded = input
-                .load_with(&a.include, &imports)
-                .with_context(|| format!("--against {against_spec}"))?;
-            Ok((loaded, ids))
-        });
+        let prev = scope.spawn(
+            || -> anyhow::Result<(protoreg_schema::Loaded, protoreg_check::accept::AgainstIds)> {
+                let mut ids = protoreg_check::accept::AgainstIds::default();
+                if let Some(spec) = against_spec.strip_prefix("registry:") {
+                    let (image, digest) = crate::registry_cmds::registry_image(spec, &a.registry)?;
+                    ids.registry_digest = Some(digest);
+                    let loaded = protoreg_schema::Loaded {
+                        image,
+                        config: None,
+                    };
+                    return Ok((loaded, ids));
+                }
+                let input = Input::parse(&against_spec)
+                    .with_context(|| format!("--against {against_spec}"))?;
+                if let Input::Git(git) = &input {
+                    ids.git_commit = Some(git.commit_id()?);
+                }
+                let imports = input_imports(&input, &a.registry)?;
+                let loaded = input
+                    .load_with(&a.include, &imports)
+                    .with_context(|| format!("--against {against_spec}"))?;
+                Ok((loaded, ids))
+            },
+        );
         let cur = Input::parse(&a.input)
             .map_err(anyhow::Error::from)
             .and_then(|i| {

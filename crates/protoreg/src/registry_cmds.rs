@@ -179,19 +179,42 @@ fn findings_from_json(list: &[Value], display_prefix: &str) -> Vec<Finding> {
                 message: f["message"].as_str().unwrap_or_default().to_string(),
                 fix: f["fix"].as_str().map(str::to_string),
                 element: f["element"].as_str().unwrap_or_default().to_string(),
-                accepted: f["accepted"]
-                    .as_bool()
-                    .unwrap_or(false)
-                    .then(|| protoreg_check::Accepted {
+                accepted: f["accepted"].as_bool().unwrap_or(false).then(|| {
+                    protoreg_check::Accepted {
                         reason: f["reason"].as_str().unwrap_or_default().to_string(),
                         by: None,
-                    }),
+                    }
+                }),
                 file_name: None,
                 against_file_name: None,
                 packages: (None, None),
             }
         })
         .collect()
+}
+
+/// An accepted break (a version's `accepted_break`): who, why, and its findings.
+fn print_accepted_break(accepted: &Value, prefix: &str) -> anyhow::Result<()> {
+    if accepted.is_null() {
+        return Ok(());
+    }
+    let findings = accepted["findings"].as_array().cloned().unwrap_or_default();
+    println!(
+        "  accepted {} breaking change(s) by {}: {}",
+        findings.len(),
+        accepted["by"].as_str().unwrap_or_default(),
+        accepted["reason"].as_str().unwrap_or_default()
+    );
+    let mut list = findings_from_json(&findings, prefix);
+    let reason = accepted["reason"].as_str().unwrap_or_default().to_string();
+    for f in &mut list {
+        f.accepted = Some(protoreg_check::Accepted {
+            reason: reason.clone(),
+            by: accepted["by"].as_str().map(str::to_string),
+        });
+    }
+    print!("{}", protoreg_report::text(&list));
+    Ok(())
 }
 
 fn print_pretty(findings: &[Finding]) -> anyhow::Result<()> {
@@ -235,6 +258,13 @@ pub struct PushArgs {
     /// of the protoreg.yaml entry that holds DIR.
     #[arg(long = "dep")]
     deps: Vec<String>,
+    /// Let the push through even if it breaks the subject's policy (needs an admin token);
+    /// the findings, the reason and who accepted them are stored with the version.
+    #[arg(long, requires = "reason")]
+    accept_breaking: bool,
+    /// Why the break is acceptable (with --accept-breaking).
+    #[arg(long, requires = "accept_breaking")]
+    reason: Option<String>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -267,9 +297,13 @@ pub fn push(a: PushArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let path = if a.dry_run { "check" } else { "versions" };
+    let mut body = json!({"files": files, "labels": labels, "deps": deps});
+    if let (true, Some(reason)) = (a.accept_breaking, &a.reason) {
+        body["accept_breaking"] = json!({"reason": reason});
+    }
     let reply = client.post_gzip(
         &format!("/v1/subjects/{}/{path}", crate::client::seg(&a.subject)),
-        &json!({"files": files, "labels": labels, "deps": deps}),
+        &body,
     )?;
     let body = reply.json().unwrap_or(Value::Null);
     let prefix = a.dir.to_string_lossy().to_string();
@@ -292,6 +326,7 @@ pub fn push(a: PushArgs) -> anyhow::Result<ExitCode> {
                 body["version"],
                 body["digest"].as_str().unwrap_or_default()
             );
+            print_accepted_break(&body["accepted_break"], &prefix)?;
             print_broken_dependents(&body);
             Ok(ExitCode::SUCCESS)
         }
@@ -480,6 +515,7 @@ pub fn log(a: LogArgs) -> anyhow::Result<ExitCode> {
             v["digest"].as_str().unwrap_or_default(),
             labels.join(" ")
         );
+        print_accepted_break(&v["accepted_break"], "")?;
     }
     Ok(ExitCode::SUCCESS)
 }

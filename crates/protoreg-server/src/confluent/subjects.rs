@@ -167,9 +167,10 @@ pub(super) async fn register(
         files: Arc::new(parsed.files),
         labels: BTreeMap::new(),
         deps: parsed.deps,
+        accept: None,
     };
     let meta = match create_version(&state, &subject, incoming, parsed.explicit).await? {
-        Created::New(v) | Created::Unchanged(v) => v,
+        Created::New(v, _) | Created::Unchanged(v) => v,
     };
     Ok(Json(registered(&meta)))
 }
