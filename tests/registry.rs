@@ -716,3 +716,129 @@ fn sigterm_shuts_down_cleanly() {
         200
     );
 }
+
+/// An admin lets a breaking push through with a reason; a writer cannot. The findings, the
+/// reason and who accepted them are stored with the version and read back through the API,
+/// `protoreg log` and the web UI; the version records the built-in schemas it used.
+fn accepted_break(database: &str) {
+    let srv = Server::start(
+        database,
+        &[],
+        &[(
+            "PROTOREG_TOKENS",
+            "writer-token-1:write,admin-token-1:admin",
+        )],
+    );
+    let b = &srv.base;
+    let s = subject("accept");
+    let path = format!("/v1/subjects/{s}/versions");
+    let with_http = "syntax = \"proto3\";\npackage shop.v1;\nimport \"google/api/annotations.proto\";\nmessage Item {\n  string id = 1;\n  string name = 2;\n}\nservice Shop {\n  rpc Get(Item) returns (Item) { option (google.api.http) = { get: \"/v1/items/{id}\" }; }\n}\n";
+    let body = files(with_http).to_string();
+    let r = send("POST", b, &path, body.as_bytes(), Some("writer-token-1"));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let breaking = with_http.replace("  string name = 2;\n", "");
+    let mut push = files(&breaking);
+    push["accept_breaking"] = json!({"reason": "name moved to Profile"});
+    let push = push.to_string();
+    // A writer may not accept a break; nothing is created.
+    let r = send("POST", b, &path, push.as_bytes(), Some("writer-token-1"));
+    assert_eq!(r.status, 403, "{}", r.text());
+    // An empty reason is refused.
+    let mut empty = files(&breaking);
+    empty["accept_breaking"] = json!({"reason": "  "});
+    let r = send(
+        "POST",
+        b,
+        &path,
+        empty.to_string().as_bytes(),
+        Some("admin-token-1"),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    // Without accepting, even an admin's breaking push is refused.
+    let r = send(
+        "POST",
+        b,
+        &path,
+        files(&breaking).to_string().as_bytes(),
+        Some("admin-token-1"),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    let r = send("POST", b, &path, push.as_bytes(), Some("admin-token-1"));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let reply = r.json();
+    assert_eq!(reply["version"], 2);
+    assert_eq!(reply["accepted_break"]["reason"], "name moved to Profile");
+    let by = reply["accepted_break"]["by"].as_str().unwrap().to_string();
+    assert!(by.starts_with("token:") && by.len() == 14, "{by}");
+    assert_eq!(
+        reply["accepted_break"]["findings"][0]["type"],
+        "FIELD_NO_DELETE"
+    );
+    // Read back: the version, the listing, and `protoreg log`.
+    let auth = [("Authorization", "Bearer admin-token-1")];
+    let v = get_with(b, &format!("/v1/subjects/{s}/versions/2"), &auth).json();
+    assert_eq!(v["accepted_break"]["reason"], "name moved to Profile");
+    assert_eq!(v["accepted_break"]["by"], by.as_str());
+    assert_eq!(
+        v["accepted_break"]["findings"][0]["element"],
+        "shop.v1.Item.name"
+    );
+    assert!(
+        v["labels"]["protoreg.builtins"]
+            .as_str()
+            .is_some_and(|l| l.contains("google/api/annotations.proto")),
+        "{v}"
+    );
+    let v1 = get_with(b, &format!("/v1/subjects/{s}/versions/1"), &auth).json();
+    assert!(v1.get("accepted_break").is_none(), "{v1}");
+    let list = get_with(b, &format!("/v1/subjects/{s}/versions"), &auth).json();
+    let items = list["items"]
+        .as_array()
+        .or(list.as_array())
+        .unwrap()
+        .clone();
+    assert_eq!(items.len(), 2);
+    assert!(
+        items
+            .iter()
+            .any(|i| i["accepted_break"]["reason"] == "name moved to Profile")
+    );
+    let o = Command::new(bin())
+        .args(["log", &s, "--registry", b])
+        .env("PROTOREG_TOKEN", "admin-token-1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains(&format!(
+            "accepted 1 breaking change(s) by {by}: name moved to Profile"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("(accepted: name moved to Profile)"), "{out}");
+    let page = get_with(b, &format!("/ui/subjects/{s}"), &auth).text();
+    assert!(page.contains("accepted 1 breaking change(s)"), "{page}");
+    // A push may not set the registry's own labels.
+    let mut forged = files(V1);
+    forged["labels"] = json!({"protoreg.builtins": "none"});
+    let r = send(
+        "POST",
+        b,
+        &path,
+        forged.to_string().as_bytes(),
+        Some("admin-token-1"),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+
+#[test]
+fn accepted_break_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    accepted_break(&tmpdb(tmp.path()));
+}
+
+#[test]
+fn accepted_break_postgres() {
+    accepted_break(&postgres_url());
+}

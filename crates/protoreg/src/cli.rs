@@ -129,7 +129,8 @@ struct BreakingArgs {
 
 #[derive(clap::Args)]
 struct RulesArgs {
-    /// Only rules of this category (FILE, PACKAGE, WIRE_JSON, WIRE).
+    /// Only rules of this category (buf's FILE, PACKAGE, WIRE_JSON, WIRE, CSR; protoreg's
+    /// opt-in PROTOREG, HTTP, FIELD_BEHAVIOR, PROTOVALIDATE).
     #[arg(long)]
     category: Option<String>,
     /// Print as JSON lines.
@@ -467,7 +468,7 @@ fn rules(a: RulesArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         if a.json {
-            let v = serde_json::json!({"id": r.id, "categories": r.categories, "default": r.is_default(), "purpose": r.purpose});
+            let v = serde_json::json!({"id": r.id, "categories": r.categories, "default": r.is_default(), "buf": r.is_buf(), "purpose": r.purpose});
             writeln!(out, "{v}")?;
         } else {
             writeln!(

@@ -140,13 +140,17 @@ async fn subject_page(state: &AppState, subject: &str) -> ApiResult<Html<String>
         return Err(ApiError::not_found(format!("no subject {subject:?}")));
     }
     let config = effective_config(&state.store, subject).await?;
+    let accepted = state.store.accepted_breaks(subject, None).await?;
     let mut rows = String::new();
     for v in versions.iter().rev() {
-        let labels: String = v
+        let mut labels: String = v
             .labels
             .iter()
             .map(|(k, val)| format!("<span class=\"label\">{}={}</span>", esc(k), esc(val)))
             .collect();
+        if let Some(a) = accepted.get(&v.version) {
+            labels.push_str(&accepted_break_html(a));
+        }
         let deps: String = v
             .deps
             .iter()
@@ -239,6 +243,31 @@ async fn subject_page(state: &AppState, subject: &str) -> ApiResult<Html<String>
     Ok(page(subject, &[(subject.to_string(), None)], &body))
 }
 
+/// A break accepted on purpose: who, why, and the findings it let through.
+fn accepted_break_html(a: &protoreg_store::AcceptedBreak) -> String {
+    let findings: Vec<crate::api::FindingBody> =
+        serde_json::from_value(a.findings.clone()).unwrap_or_default();
+    let list: String = findings
+        .iter()
+        .map(|f| {
+            format!(
+                "<div class=\"finding\"><code>{}</code> {}:{}:{}: {}</div>",
+                esc(&f.rule),
+                esc(f.path.as_deref().unwrap_or("<input>")),
+                f.start_line,
+                f.start_column,
+                esc(&f.message)
+            )
+        })
+        .collect();
+    format!(
+        "<details class=\"accepted\"><summary>accepted {} breaking change(s) — {} (by {})</summary>{list}</details>",
+        findings.len(),
+        esc(&a.reason),
+        esc(&a.by)
+    )
+}
+
 pub(super) async fn version(
     State(state): State<AppState>,
     Path((subject, version)): Path<(String, String)>,
@@ -271,8 +300,12 @@ async fn version_page(state: &AppState, subject: &str, version: &str) -> ApiResu
     } else {
         String::new()
     };
+    let accepted = match state.store.accepted_break(subject, n).await? {
+        Some(a) => format!("<h2>Accepted break</h2>{}", accepted_break_html(&a)),
+        None => String::new(),
+    };
     let body = format!(
-        "<h1>{} v{n}</h1><p class=\"digest\">{}</p><p>Created {}</p>{diff}<h2>Files</h2><ul>{files}</ul>",
+        "<h1>{} v{n}</h1><p class=\"digest\">{}</p><p>Created {}</p>{diff}{accepted}<h2>Files</h2><ul>{files}</ul>",
         esc(subject),
         esc(&v.meta.digest),
         rfc3339(v.meta.created_at),
