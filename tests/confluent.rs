@@ -40,8 +40,11 @@ const STOCK: &str = "syntax = \"proto3\";\npackage inventory.v1;\n\nmessage Stoc
 const TOKENS: &str = "ci-token-123:admin,reader-token-1:read";
 
 /// Installs confluent-kafka (with its Protobuf and registry extras) when missing; fails,
-/// never skips, when that is impossible.
+/// never skips, when that is impossible. One test at a time (two pip runs into the same
+/// site-packages race).
 fn ensure_client() {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let present = Command::new("python3")
         .args([
             "-c",

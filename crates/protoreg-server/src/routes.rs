@@ -128,7 +128,7 @@ pub static ROUTES: &[RouteDoc] = &[
         method: "POST",
         path: "/v1/subjects/{subject}/versions",
         role: Some(Role::Write),
-        summary: "Push a version (201 new, 200 unchanged, 409 breaking, 422 compile errors)",
+        summary: "Push a version (201 new, 200 unchanged, 409 breaking, 422 compile errors; `accept_breaking` lets findings through, admin only)",
         request: Some("PushRequest"),
         response: "PushReply",
         status: 201,
