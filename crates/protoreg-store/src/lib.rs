@@ -23,12 +23,14 @@ use sqlx::{AnyPool, Row};
 
 mod accepted;
 pub mod content;
+mod deployments;
 mod refusals;
 mod schemas;
 mod upgrade;
 mod versions;
 
 pub use accepted::AcceptedBreak;
+pub use deployments::{Deployment, Environment, NewDeployment, Pin};
 pub use refusals::{REFUSALS_KEPT, Refusal};
 pub use schemas::SchemaUse;
 pub use versions::{Explicit, NewVersion, Prepared, Snapshot};

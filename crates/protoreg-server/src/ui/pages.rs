@@ -200,20 +200,7 @@ async fn subject_page(state: &AppState, subject: &str) -> ApiResult<Html<String>
             .iter()
             .map(|(k, val)| format!("<span class=\"label\">{}={}</span>", esc(k), esc(val)))
             .collect();
-        let findings: String = r
-            .findings
-            .iter()
-            .map(|f| {
-                format!(
-                    "<div class=\"finding\"><code>{}</code> {}:{}:{}: {}</div>",
-                    esc(&f.rule),
-                    esc(f.path.as_deref().unwrap_or("<input>")),
-                    f.start_line,
-                    f.start_column,
-                    esc(&f.message)
-                )
-            })
-            .collect();
+        let findings: String = r.findings.iter().map(finding_line).collect();
         let _ = write!(
             refused,
             "<details id=\"refusal-{n}\"><summary>{} — {} finding(s) under <code>{}</code> {labels}</summary>{findings}</details>",
@@ -243,23 +230,23 @@ async fn subject_page(state: &AppState, subject: &str) -> ApiResult<Html<String>
     Ok(page(subject, &[(subject.to_string(), None)], &body))
 }
 
+/// One finding as a line: rule, place, message.
+fn finding_line(f: &crate::api::FindingBody) -> String {
+    format!(
+        "<div class=\"finding\"><code>{}</code> {}:{}:{}: {}</div>",
+        esc(&f.rule),
+        esc(f.path.as_deref().unwrap_or("<input>")),
+        f.start_line,
+        f.start_column,
+        esc(&f.message)
+    )
+}
+
 /// A break accepted on purpose: who, why, and the findings it let through.
 fn accepted_break_html(a: &protoreg_store::AcceptedBreak) -> String {
     let findings: Vec<crate::api::FindingBody> =
         serde_json::from_value(a.findings.clone()).unwrap_or_default();
-    let list: String = findings
-        .iter()
-        .map(|f| {
-            format!(
-                "<div class=\"finding\"><code>{}</code> {}:{}:{}: {}</div>",
-                esc(&f.rule),
-                esc(f.path.as_deref().unwrap_or("<input>")),
-                f.start_line,
-                f.start_column,
-                esc(&f.message)
-            )
-        })
-        .collect();
+    let list: String = findings.iter().map(finding_line).collect();
     format!(
         "<details class=\"accepted\"><summary>accepted {} breaking change(s) — {} (by {})</summary>{list}</details>",
         findings.len(),
