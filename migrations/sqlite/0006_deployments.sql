@@ -28,3 +28,6 @@ CREATE TABLE deployment_pins (
     PRIMARY KEY (deployment_id, subject, role)
 );
 CREATE INDEX deployment_pins_version ON deployment_pins(subject, version);
+-- A subject's policy on versions still deployed somewhere: a push incompatible with one is
+-- a warning (`warn`) or refused (`enforce`).
+ALTER TABLE config ADD COLUMN deployed TEXT NOT NULL DEFAULT 'warn';

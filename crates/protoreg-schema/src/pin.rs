@@ -15,6 +15,9 @@ pub struct Lock {
     pub registry: String,
     /// sha256 of the cached descriptor set bytes (checked before the cache is trusted).
     pub descriptor_sha256: String,
+    /// Whether the service `serves` the contract or `calls` it (absent: serves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// Hex sha256 of bytes (the lock's `descriptor_sha256`).
@@ -24,6 +27,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Lock {
+    /// `serves` or `calls`.
+    pub fn role(&self) -> &str {
+        self.role.as_deref().unwrap_or("serves")
+    }
+
     /// Where the cached descriptor set of a lock file lives (`protoreg.lock.binpb`).
     pub fn cache_path(lock_path: &Path) -> PathBuf {
         let mut p = lock_path.as_os_str().to_owned();

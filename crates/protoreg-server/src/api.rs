@@ -39,6 +39,8 @@ pub struct Policy {
     pub mode: String,
     /// buf rule categories (FILE, PACKAGE, WIRE_JSON, WIRE) or rule ids.
     pub categories: Vec<String>,
+    /// A push incompatible with a version still deployed somewhere: `warn` or `enforce`.
+    pub deployed: String,
 }
 
 /// A refused push, as the registry logs it (the newest 50 per subject).
@@ -58,6 +60,7 @@ pub struct Refusal {
 pub struct PolicyUpdate {
     pub mode: Option<String>,
     pub categories: Option<Vec<String>>,
+    pub deployed: Option<String>,
 }
 
 /// A subject in the listing.
@@ -202,6 +205,9 @@ pub struct PushReply {
     /// Present when the push broke the policy and an admin accepted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_break: Option<AcceptedBreakBody>,
+    /// Deployments of other versions the new version would break (a warning).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployed: Vec<DeployedWarning>,
     pub deps: Vec<Dep>,
     /// Present on 201: what the new version does to the versions that depend on it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -240,6 +246,9 @@ pub struct CheckReply {
     pub findings: Vec<FindingBody>,
     pub deps: Vec<Dep>,
     pub dependents: Impact,
+    /// Deployments of other versions the new version would break.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployed: Vec<DeployedWarning>,
 }
 
 /// One file's change between two versions.
@@ -274,6 +283,167 @@ pub struct DeleteReply {
     pub deleted: String,
 }
 
+/// A pinned contract of a service: which version of which subject, and whether the service
+/// serves it or calls it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PinBody {
+    pub subject: String,
+    pub version: i64,
+    /// The version's digest as the service's lock has it (checked against the registry's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// `serves` or `calls`.
+    pub role: String,
+}
+
+/// `record-deployment`: service S, built with these pins, now runs in the environment.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentRequest {
+    pub service: String,
+    pub pins: Vec<PinBody>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A running instance reporting itself (a heartbeat); it counts for `ttl_secs`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InstanceReport {
+    pub service: String,
+    pub instance: String,
+    pub pins: Vec<PinBody>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// How long the report counts without another one (default 30, at most 3600).
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+}
+
+/// A service running in an environment.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentBody {
+    pub environment: String,
+    pub service: String,
+    /// Set for an instance that reports itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    pub pins: Vec<PinBody>,
+    pub labels: BTreeMap<String, String>,
+    /// RFC 3339, UTC.
+    pub deployed_at: String,
+    /// For a reporting instance: when it stops counting without another heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl From<&protoreg_store::Deployment> for DeploymentBody {
+    fn from(d: &protoreg_store::Deployment) -> Self {
+        DeploymentBody {
+            environment: d.environment.clone(),
+            service: d.service.clone(),
+            instance: (!d.instance.is_empty()).then(|| d.instance.clone()),
+            pins: d
+                .pins
+                .iter()
+                .map(|p| PinBody {
+                    subject: p.subject.clone(),
+                    version: p.version,
+                    digest: Some(p.digest.clone()),
+                    role: p.role.clone(),
+                })
+                .collect(),
+            labels: d.labels.clone(),
+            deployed_at: crate::rfc3339(d.deployed_at),
+            expires_at: d.expires_at.map(crate::rfc3339),
+        }
+    }
+}
+
+/// A service's deployment log in an environment, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ServiceHistory {
+    pub environment: String,
+    pub service: String,
+    pub deployments: Vec<HistoryEntry>,
+}
+
+/// One deployment of a service: current, or replaced/undeployed/expired.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HistoryEntry {
+    #[serde(flatten)]
+    pub deployment: DeploymentBody,
+    pub current: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+}
+
+/// An environment in listings.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnvironmentSummary {
+    pub name: String,
+    pub created_at: String,
+    /// Services running there now.
+    pub services: i64,
+}
+
+/// An environment and what runs there now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnvironmentBody {
+    pub name: String,
+    pub deployments: Vec<DeploymentBody>,
+}
+
+/// `can-i-deploy`: may this service, built with these pins, be deployed there?
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CanIDeployRequest {
+    pub service: String,
+    pub pins: Vec<PinBody>,
+}
+
+/// One counterpart of a `can-i-deploy`: a deployed service sharing a subject, in the
+/// direction that matters.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MatrixRow {
+    pub service: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    pub subject: String,
+    /// The counterpart's role for the subject (`serves` or `calls`).
+    pub role: String,
+    /// The version the counterpart is pinned to.
+    pub version: i64,
+    /// The version about to be deployed.
+    pub deploying: i64,
+    /// `compatible`, `incompatible` or `unknown`.
+    pub status: String,
+    /// Why the status is unknown (a deleted or unreadable version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What breaks: the server side's contract checked against the caller side's.
+    pub findings: Vec<FindingBody>,
+}
+
+/// A deployment a new version would break (a push's and a check's `deployed`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeployedWarning {
+    pub environment: String,
+    pub service: String,
+    /// The deployment's role for the subject (`serves` or `calls`).
+    pub role: String,
+    /// The version it is pinned to.
+    pub version: i64,
+    pub message: String,
+    pub findings: Vec<FindingBody>,
+}
+
+/// `can-i-deploy`'s answer: `yes`, `no` or `unknown`, and the matrix it came from.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CanIDeployReply {
+    pub answer: String,
+    pub environment: String,
+    pub service: String,
+    pub matrix: Vec<MatrixRow>,
+}
+
 /// The schema components of the API, derived from the types above.
 #[derive(utoipa::OpenApi)]
 #[openapi(components(schemas(
@@ -300,7 +470,19 @@ pub struct DeleteReply {
     CheckReply,
     FileDiff,
     DiffReply,
-    DeleteReply
+    DeleteReply,
+    PinBody,
+    DeploymentRequest,
+    InstanceReport,
+    DeploymentBody,
+    EnvironmentSummary,
+    EnvironmentBody,
+    CanIDeployRequest,
+    MatrixRow,
+    CanIDeployReply,
+    DeployedWarning,
+    ServiceHistory,
+    HistoryEntry
 )))]
 pub struct Components;
 
@@ -335,6 +517,7 @@ impl From<protoreg_store::Config> for Policy {
         Policy {
             mode: c.mode,
             categories: c.categories,
+            deployed: c.deployed,
         }
     }
 }

@@ -26,6 +26,7 @@ pub fn default_config() -> Config {
     Config {
         mode: "BACKWARD".into(),
         categories: vec!["FILE".into()],
+        deployed: "warn".into(),
     }
 }
 
@@ -82,6 +83,12 @@ pub fn validate_config(c: &Config) -> Result<(), String> {
     }
     if c.categories.is_empty() {
         return Err("categories must name at least one rule category or id".into());
+    }
+    if c.deployed != "warn" && c.deployed != "enforce" {
+        return Err(format!(
+            "deployed must be \"warn\" or \"enforce\", not {:?}",
+            c.deployed
+        ));
     }
     protoreg_check::selected_rules(&breaking_config(c))
         .map(|_| ())

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod confluent;
+mod deployments;
 pub mod deps;
 pub mod domain;
 mod error;
@@ -376,6 +377,28 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/subjects/{subject}/diff", get(v1::diff))
         .route("/v1/schemas/{digest}", get(v1::find_schema))
+        .route(
+            "/v1/subjects/{subject}/versions/{version}/consumers",
+            get(deployments::consumers),
+        )
+        .route("/v1/environments", get(deployments::list_environments))
+        .route("/v1/environments/{env}", get(deployments::get_environment))
+        .route(
+            "/v1/environments/{env}/deployments",
+            post(deployments::record),
+        )
+        .route(
+            "/v1/environments/{env}/instances",
+            post(deployments::report_instance),
+        )
+        .route(
+            "/v1/environments/{env}/services/{service}",
+            get(deployments::service_history).delete(deployments::undeploy),
+        )
+        .route(
+            "/v1/environments/{env}/can-i-deploy",
+            post(deployments::can_i_deploy),
+        )
         .merge(confluent::routes())
         .merge(ui::routes())
         .fallback(|| async { ApiError::not_found("no such route") })

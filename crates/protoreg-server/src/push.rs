@@ -169,25 +169,46 @@ async fn prior_images(
             .find(|v| v.version == n)
             .expect("chosen from live")
             .digest;
-        if let Some(image) = state.images.get(subject, n, digest) {
-            out.push(image);
-            continue;
-        }
-        let stored = state.store.descriptor(subject, n).await?.ok_or_else(|| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "contention",
-                format!("{subject}@{n} was deleted during the push; try again"),
-            )
-        })?;
-        let origin = format!("{subject}@{n}");
-        let size = stored.bytes.len();
-        let image = blocking(move || domain::stored_image(&stored, &origin))
+        let image = version_image(state, subject, n, digest)
             .await?
-            .map_err(|e| ApiError::internal("check_failed", e.to_string()))?;
-        out.push(state.images.put(subject, n, digest, size, Arc::new(image)));
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "contention",
+                    format!("{subject}@{n} was deleted during the push; try again"),
+                )
+            })?;
+        out.push(image);
     }
     Ok(out)
+}
+
+/// A live version's decoded image (kept in the image cache: versions are immutable), or
+/// `None` when the version is gone.
+pub(crate) async fn version_image(
+    state: &AppState,
+    subject: &str,
+    n: i64,
+    digest: &str,
+) -> ApiResult<Option<Arc<Image>>> {
+    if let Some(image) = state.images.get(subject, n, digest) {
+        return Ok(Some(image));
+    }
+    let Some(stored) = state.store.descriptor(subject, n).await? else {
+        return Ok(None);
+    };
+    let origin = format!("{subject}@{n}");
+    let size = stored.bytes.len();
+    let image = blocking(move || domain::stored_image(&stored, &origin))
+        .await?
+        .map_err(|e| ApiError::internal("check_failed", e.to_string()))?;
+    Ok(Some(state.images.put(
+        subject,
+        n,
+        digest,
+        size,
+        Arc::new(image),
+    )))
 }
 
 fn incompatible(findings: &[Finding], config: &Config) -> ApiError {
@@ -216,6 +237,7 @@ fn version_reply(
         version: v.version,
         digest: v.digest.clone(),
         accepted_break: accepted.map(crate::api::AcceptedBreakBody::from_store),
+        deployed: Vec::new(),
         deps: v.deps.iter().map(Dep::from).collect(),
         dependents,
     }
@@ -376,8 +398,13 @@ const MAX_ATTEMPTS: u32 = 60;
 
 /// What [`create_version`] came to.
 pub(crate) enum Created {
-    /// A new version (and the break accepted with it, if any).
-    New(VersionMeta, Option<protoreg_store::AcceptedBreak>),
+    /// A new version, the break accepted with it (if any), and the deployments of other
+    /// versions it would break (a warning under `deployed: warn`).
+    New(
+        VersionMeta,
+        Option<protoreg_store::AcceptedBreak>,
+        Vec<crate::api::DeployedWarning>,
+    ),
     /// The content is already the subject's latest version: nothing was created.
     Unchanged(VersionMeta),
 }
@@ -437,8 +464,23 @@ pub(crate) async fn create_version(
         },
     );
     let first_check = check_against_snapshot(state, subject, &image, &config);
-    let (prepared, first) = tokio::join!(prepare, first_check);
+    let deployed = crate::deployments::deployed_impact(state, subject, &image, &config);
+    let (prepared, first, deployed) = tokio::join!(prepare, first_check, deployed);
     let mut prepared = prepared?;
+    let deployed = deployed?;
+    if config.deployed == "enforce" && !deployed.is_empty() {
+        state.metrics.push("refused");
+        let messages: Vec<&str> = deployed.iter().map(|w| w.message.as_str()).collect();
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "breaks_deployed",
+            format!(
+                "the subject's policy says `deployed: enforce`, and {}",
+                messages.join("; ")
+            ),
+        )
+        .details(json!({"deployed": deployed})));
+    }
     // What the check found, and the live versions (number, digest) it was checked against.
     let mut checked: Option<Checked> = Some(first?);
     for attempt in 0..MAX_ATTEMPTS {
@@ -508,7 +550,7 @@ pub(crate) async fn create_version(
                     accepted_break = prepared.accepted.is_some(),
                     "version created"
                 );
-                return Ok(Created::New(v, prepared.accepted.clone()));
+                return Ok(Created::New(v, prepared.accepted.clone(), deployed));
             }
             Ok(None) => {}
             Err(protoreg_store::StoreError::Corrupt(m)) if m.contains("was deleted during") => {
@@ -542,9 +584,10 @@ pub(crate) async fn push(
     let (files, deps) = (incoming.files.clone(), incoming.deps.clone());
     match create_version(&state, &subject, incoming, Explicit::default()).await? {
         Created::Unchanged(latest) => Ok(Json(version_reply(&latest, None, None)).into_response()),
-        Created::New(v, accepted) => {
+        Created::New(v, accepted, deployed) => {
             let impact = impact(&state, &subject, &files, &deps).await?;
-            let reply = version_reply(&v, Some(impact), accepted.as_ref());
+            let mut reply = version_reply(&v, Some(impact), accepted.as_ref());
+            reply.deployed = deployed;
             Ok((StatusCode::CREATED, Json(reply)).into_response())
         }
     }
@@ -566,7 +609,9 @@ pub(crate) async fn check(
     let image = Arc::new(compiled.image);
     let (_, findings) = check_against_snapshot(&state, &subject, &image, &config).await?;
     let dependents = impact(&state, &subject, &files, &deps).await?;
+    let deployed = crate::deployments::deployed_impact(&state, &subject, &image, &config).await?;
     Ok(Json(CheckReply {
+        deployed,
         compatible: findings.is_empty(),
         findings: findings.iter().map(FindingBody::from).collect(),
         deps: deps.iter().map(Dep::from).collect(),

@@ -72,12 +72,13 @@ pub(crate) async fn get_global_config(State(state): State<AppState>) -> ApiResul
 fn parse_config(body: &Bytes, current: Config) -> ApiResult<Config> {
     let u: api::PolicyUpdate = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
-            "body must be {{\"mode\": ..., \"categories\": [...]}} (either may be left out): {e}"
+            "body must be {{\"mode\": ..., \"categories\": [...], \"deployed\": \"warn\"|\"enforce\"}} (each may be left out): {e}"
         ))
     })?;
     let c = Config {
         mode: u.mode.unwrap_or(current.mode),
         categories: u.categories.unwrap_or(current.categories),
+        deployed: u.deployed.unwrap_or(current.deployed),
     };
     domain::validate_config(&c).map_err(ApiError::bad_request)?;
     Ok(c)
@@ -485,6 +486,22 @@ pub(crate) async fn delete_version(
                 ),
             )
             .details(json!({"dependents": version_refs(dependents)})));
+        }
+        let running = state.store.consumers(subject, n).await?;
+        if !running.is_empty() {
+            let names = crate::deployments::deployment_names(&running);
+            let bodies: Vec<api::DeploymentBody> =
+                running.iter().map(api::DeploymentBody::from).collect();
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "deployed",
+                format!(
+                    "{subject}@{n} is what {} run{}; undeploy them first or pass ?force=true",
+                    names.join(", "),
+                    if names.len() == 1 { "s" } else { "" }
+                ),
+            )
+            .details(json!({"deployments": bodies})));
         }
     }
     let deleted = state.store.delete(subject, n, q.permanent).await?;

@@ -209,7 +209,10 @@ impl Store {
              FROM environments e ORDER BY e.name",
             current(1)
         );
-        let rows = sqlx::query(&sql).bind(now_ms()).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(now_ms())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(Environment {
@@ -246,6 +249,34 @@ impl Store {
         Ok(out)
     }
 
+    /// A service's deployments in an environment, newest first (at most `limit`), current
+    /// or not: the deployment log.
+    pub async fn deployment_history(
+        &self,
+        environment: &str,
+        service: &str,
+        limit: i64,
+    ) -> Result<Vec<(Deployment, Option<i64>)>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let rows = sqlx::query(
+            "SELECT d.environment, d.service, d.instance, d.labels, d.deployed_at, d.expires_at, d.id, d.ended_at \
+             FROM deployments d WHERE d.environment = $1 AND d.service = $2 ORDER BY d.id DESC LIMIT $3",
+        )
+        .bind(environment)
+        .bind(service)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.try_get(6)?;
+            let ended: Option<i64> = r.try_get(7)?;
+            let pins = pins_of(&mut conn, id).await?;
+            out.push((deployment(r, pins)?, ended));
+        }
+        Ok(out)
+    }
+
     /// The deployments running a version now, in every environment.
     pub async fn consumers(
         &self,
@@ -272,10 +303,9 @@ impl Store {
             let pins = pins_of(&mut conn, id).await?;
             let d = deployment(r, pins)?;
             // A service pinning the subject twice (serves and calls) is one consumer.
-            if !out
-                .iter()
-                .any(|o| o.environment == d.environment && o.service == d.service && o.instance == d.instance)
-            {
+            if !out.iter().any(|o| {
+                o.environment == d.environment && o.service == d.service && o.instance == d.instance
+            }) {
                 out.push(d);
             }
         }

@@ -133,6 +133,14 @@ pub struct SubjectSummary {
 pub struct Config {
     pub mode: String,
     pub categories: Vec<String>,
+    /// A push incompatible with a version still deployed somewhere: `warn` (the default)
+    /// or `enforce` (refused).
+    #[serde(default = "default_deployed")]
+    pub deployed: String,
+}
+
+fn default_deployed() -> String {
+    "warn".into()
 }
 
 /// sha256 of the canonical content: every `path\0len text\0` in path order.
@@ -198,7 +206,8 @@ pub fn schema_digest(files: &BTreeMap<String, String>, deps: &[DepRef]) -> Strin
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// Now, in Unix milliseconds (the clock every stored time uses).
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -401,7 +410,7 @@ impl Store {
     /// The policy of a subject (`None`: the subject has none of its own), or the global one
     /// with `subject = ""`.
     pub async fn config(&self, scope: &str) -> Result<Option<Config>, StoreError> {
-        let row = sqlx::query("SELECT mode, categories FROM config WHERE scope = $1")
+        let row = sqlx::query("SELECT mode, categories, deployed FROM config WHERE scope = $1")
             .bind(scope)
             .fetch_optional(&self.pool)
             .await?;
@@ -410,6 +419,7 @@ impl Store {
             Ok(Config {
                 mode: r.try_get(0)?,
                 categories: serde_json::from_str(&cats).map_err(corrupt)?,
+                deployed: r.try_get(2)?,
             })
         })
         .transpose()
@@ -418,12 +428,13 @@ impl Store {
     pub async fn set_config(&self, scope: &str, config: &Config) -> Result<(), StoreError> {
         let cats = serde_json::to_string(&config.categories).map_err(corrupt)?;
         sqlx::query(
-            "INSERT INTO config (scope, mode, categories) VALUES ($1, $2, $3) \
-             ON CONFLICT (scope) DO UPDATE SET mode = excluded.mode, categories = excluded.categories",
+            "INSERT INTO config (scope, mode, categories, deployed) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (scope) DO UPDATE SET mode = excluded.mode, categories = excluded.categories, deployed = excluded.deployed",
         )
         .bind(scope)
         .bind(&config.mode)
         .bind(cats)
+        .bind(&config.deployed)
         .execute(&self.pool)
         .await?;
         Ok(())

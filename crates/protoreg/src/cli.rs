@@ -71,6 +71,13 @@ enum Command {
     Pin(crate::registry_cmds::PinArgs),
     /// Dependencies of the subjects in protoreg.yaml (`dep update` writes protoreg.deps.lock).
     Dep(crate::registry_cmds::DepArgs),
+    /// Record that a service, built with its locks, now runs in an environment.
+    RecordDeployment(crate::deploy_cmds::RecordArgs),
+    /// Record that a service no longer runs in an environment.
+    Undeploy(crate::deploy_cmds::UndeployArgs),
+    /// May a service built with its locks be deployed next to what runs in an environment?
+    /// Exit 0 yes, 100 no, 1 unknown (a counterpart's version deleted or unreadable).
+    CanIDeploy(crate::deploy_cmds::CanIDeployArgs),
     /// Print shell completions: `protoreg completion bash > /etc/bash_completion.d/protoreg`.
     Completion(CompletionArgs),
 }
@@ -194,6 +201,9 @@ pub fn main() -> ExitCode {
         Command::Check(a) => crate::registry_cmds::check(a),
         Command::Pin(a) => crate::registry_cmds::pin(a),
         Command::Dep(a) => crate::registry_cmds::dep(a),
+        Command::RecordDeployment(a) => crate::deploy_cmds::record(a),
+        Command::Undeploy(a) => crate::deploy_cmds::undeploy(a),
+        Command::CanIDeploy(a) => crate::deploy_cmds::can_i_deploy(a),
         Command::Completion(a) => completion(a),
     };
     match result {

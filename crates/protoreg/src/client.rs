@@ -103,6 +103,11 @@ impl Registry {
         self.read(req.send(&bytes[..]))
     }
 
+    pub fn delete(&self, path: &str) -> anyhow::Result<Reply> {
+        let req = self.auth(self.agent.delete(&format!("{}{path}", self.base)));
+        self.read(req.call())
+    }
+
     /// Every item of a paginated listing (following `X-Next-Page-Token`).
     pub fn get_all(&self, path: &str) -> anyhow::Result<Vec<Value>> {
         let sep = if path.contains('?') { '&' } else { '?' };

@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
 mod client;
+mod deploy_cmds;
 mod project;
 mod registry_cmds;
 

@@ -269,7 +269,7 @@ pub struct PushArgs {
     registry: RegistryArgs,
 }
 
-fn parse_label(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_label(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("label {s:?} is not key=value"))
@@ -340,6 +340,7 @@ pub fn push(a: PushArgs) -> anyhow::Result<ExitCode> {
         409 => {
             let findings = body["findings"].as_array().cloned().unwrap_or_default();
             eprintln!("refused: {}", reply.error_message());
+            print_deployed(&body["error"]["details"]["deployed"]);
             print_pretty(&findings_from_json(&findings, &prefix))?;
             Ok(ExitCode::from(EXIT_FINDINGS))
         }
@@ -371,7 +372,26 @@ fn latest_with_digest(client: &Registry, subject: &str, digest: &str) -> Option<
 }
 
 /// Dependents that would no longer compile against a pushed (or checked) version.
+/// Deployments of other versions a push would break (`deployed` in a push's, a check's or
+/// a refusal's answer).
+fn print_deployed(list: &Value) {
+    for w in list.as_array().into_iter().flatten() {
+        eprintln!("warning: {}", w["message"].as_str().unwrap_or_default());
+        for f in w["findings"].as_array().into_iter().flatten() {
+            eprintln!(
+                "  {}:{}:{}: {} [{}]",
+                f["path"].as_str().unwrap_or("<input>"),
+                f["start_line"],
+                f["start_column"],
+                f["message"].as_str().unwrap_or_default(),
+                f["type"].as_str().unwrap_or_default()
+            );
+        }
+    }
+}
+
 fn print_broken_dependents(body: &Value) {
+    print_deployed(&body["deployed"]);
     for b in body["dependents"]["broken"]
         .as_array()
         .into_iter()
@@ -805,6 +825,12 @@ pub struct PinArgs {
     /// The lock file to write (its descriptor is cached beside it as LOCK.binpb).
     #[arg(long, default_value = "protoreg.lock")]
     lock: PathBuf,
+    /// The service serves this contract (the default).
+    #[arg(long, conflicts_with = "calls")]
+    serves: bool,
+    /// The service calls this contract (a client of it).
+    #[arg(long)]
+    calls: bool,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -833,8 +859,13 @@ pub fn pin(a: PinArgs) -> anyhow::Result<ExitCode> {
         digest: digest.clone(),
         registry: client.base().to_string(),
         descriptor_sha256: protoreg_schema::pin::sha256_hex(&reply.body),
+        role: Some(if a.calls { "calls" } else { "serves" }.to_string()),
     };
     lock.write(&a.lock, &reply.body)?;
-    println!("pinned {subject}@{n} ({digest}) in {}", a.lock.display());
+    println!(
+        "pinned {subject}@{n} ({digest}, {}) in {}",
+        lock.role(),
+        a.lock.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

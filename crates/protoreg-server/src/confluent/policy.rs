@@ -37,6 +37,7 @@ pub(super) async fn set_level(
     let config = Config {
         mode: level.clone(),
         categories: current.categories,
+        deployed: current.deployed,
     };
     state.store.set_config(scope, &config).await?;
     Ok(Json(json!({"compatibility": level})))

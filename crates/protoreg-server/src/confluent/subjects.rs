@@ -170,7 +170,7 @@ pub(super) async fn register(
         accept: None,
     };
     let meta = match create_version(&state, &subject, incoming, parsed.explicit).await? {
-        Created::New(v, _) | Created::Unchanged(v) => v,
+        Created::New(v, _, _) | Created::Unchanged(v) => v,
     };
     Ok(Json(registered(&meta)))
 }
