@@ -113,7 +113,7 @@ impl Store {
             .await?;
             if let Some(row) = row {
                 let id: i64 = row.try_get(0)?;
-                let mut pins = pins_of(&mut *tx, id).await?;
+                let mut pins = pins_of(&mut tx, id).await?;
                 pins.sort();
                 let mut wanted = new.pins.clone();
                 wanted.sort();
