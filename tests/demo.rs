@@ -304,6 +304,56 @@ fn pinned_demo_end_to_end() {
         "{err}"
     );
 
+    // The server reports itself where it runs; can-i-deploy sees it. A caller built with
+    // @3 (it uses `nickname`) cannot be deployed next to the instance serving @2; one built
+    // with @1 can.
+    let (_reporting, _) = start(
+        server(&t.join("v2.lock")).args([
+            "--env",
+            "production",
+            "--instance",
+            "pod-a",
+            "--report-ttl-secs",
+            "30",
+        ]),
+        "listening on ",
+    );
+    for (lock, version) in [("orders-v3.lock", "3"), ("orders-v1.lock", "1")] {
+        let (code, out, err) = reg(&[
+            "pin",
+            &format!("acme.users.v1@{version}"),
+            "--calls",
+            "--lock",
+            lock,
+        ]);
+        assert_eq!(code, Some(0), "{out}{err}");
+    }
+    let (code, out, err) = reg(&[
+        "can-i-deploy",
+        "--service",
+        "orders",
+        "--env",
+        "production",
+        "--lock",
+        "orders-v3.lock",
+    ]);
+    assert_eq!(code, Some(100), "{out}{err}");
+    assert!(
+        out.contains("users (instance pod-a)") && out.contains("FIELD_NO_DELETE"),
+        "{out}"
+    );
+    let (code, out, err) = reg(&[
+        "can-i-deploy",
+        "--service",
+        "orders",
+        "--env",
+        "production",
+        "--lock",
+        "orders-v1.lock",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("? yes"), "{out}");
+
     // `protoreg check` catches an unregistered change of a pinned contract before commit.
     let lock_in_proj = compatible.join("protoreg.lock");
     std::fs::copy(t.join("v2.lock"), &lock_in_proj).unwrap();

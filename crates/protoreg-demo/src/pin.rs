@@ -278,3 +278,48 @@ fn diff_enum(out: &mut Vec<String>, full: &str, b: &EnumDescriptorProto, p: &Enu
         },
     );
 }
+
+/// Where and as what a running instance reports itself to the registry.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub environment: String,
+    pub service: String,
+    pub instance: String,
+    pub ttl_secs: u64,
+    /// A token with the write role (reporting records a deployment).
+    pub token: Option<String>,
+}
+
+/// Tells the registry that this instance runs `lock`'s version in the environment (one
+/// heartbeat; the registry forgets the instance `ttl_secs` after the last one).
+pub fn report(lock: &Lock, r: &Report) -> anyhow::Result<()> {
+    let url = format!(
+        "{}/v1/environments/{}/instances",
+        lock.registry.trim_end_matches('/'),
+        r.environment
+    );
+    let body = serde_json::json!({
+        "service": r.service,
+        "instance": r.instance,
+        "pins": [{"subject": lock.subject, "version": lock.version, "digest": lock.digest, "role": lock.role()}],
+        "ttl_secs": r.ttl_secs,
+    });
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let mut req = agent.post(&url).header("Content-Type", "application/json");
+    if let Some(t) = &r.token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = req
+        .send(body.to_string().as_bytes())
+        .with_context(|| format!("reporting to {url}"))?;
+    let status = resp.status().as_u16();
+    if status != 200 {
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        bail!("the registry answered {status} to the report: {text}");
+    }
+    Ok(())
+}

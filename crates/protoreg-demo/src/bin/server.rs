@@ -35,6 +35,22 @@ struct Args {
     /// Start even when the built contract differs from the pinned version.
     #[arg(long)]
     allow_drift: bool,
+    /// Report this instance to the registry as running in ENV, with a heartbeat every third
+    /// of --report-ttl-secs, so `protoreg can-i-deploy` sees it.
+    #[arg(long = "env", value_name = "ENV")]
+    environment: Option<String>,
+    /// The service name reported with --env.
+    #[arg(long, default_value = "users")]
+    service: String,
+    /// The instance id reported with --env (default: host name and process id).
+    #[arg(long)]
+    instance: Option<String>,
+    /// How long one report counts without the next.
+    #[arg(long, default_value_t = 30)]
+    report_ttl_secs: u64,
+    /// A token with the write role for the reports (default: --registry-token).
+    #[arg(long, env = "PROTOREG_REPORT_TOKEN", hide_env_values = true)]
+    report_token: Option<String>,
 }
 
 #[tokio::main]
@@ -92,6 +108,41 @@ async fn run(a: Args) -> anyhow::Result<ExitCode> {
         took.as_secs_f64() * 1000.0,
         pinned.source
     );
+
+    // Report this instance where it runs, then keep reporting while it serves.
+    if let Some(environment) = &a.environment {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "host".into());
+        let report = pin::Report {
+            environment: environment.clone(),
+            service: a.service.clone(),
+            instance: a
+                .instance
+                .clone()
+                .unwrap_or_else(|| format!("{host}-{}", std::process::id())),
+            ttl_secs: a.report_ttl_secs.max(1),
+            token: a.report_token.clone().or_else(|| a.registry_token.clone()),
+        };
+        match pin::report(&pinned.lock, &report) {
+            Ok(()) => println!(
+                "reported {} ({}) in {} to {}",
+                report.service, report.instance, report.environment, l.registry
+            ),
+            Err(e) => eprintln!("warning: {e:#}"),
+        }
+        let lock = pinned.lock.clone();
+        let every =
+            Duration::from_millis(report.ttl_secs * 1000 / 3).max(Duration::from_millis(200));
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                if let Err(e) = pin::report(&lock, &report) {
+                    tracing::warn!(error = %format!("{e:#}"), "heartbeat to the registry failed");
+                }
+            }
+        });
+    }
 
     // Reflection serves exactly the pinned version's descriptor set, in both protocol
     // versions: grpc.reflection.v1 and v1alpha (which Python grpcio's stock client, older
