@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use prost_reflect::{DynamicMessage, ExtensionDescriptor, ReflectMessage, Value};
+use prost_reflect::{DynamicMessage, ReflectMessage, Value};
 
 use crate::index::{FieldEl, Side};
 use crate::rules::{Cx, field_pairs, method_pairs, sub};
@@ -98,31 +98,24 @@ fn binding(rule: &DynamicMessage) -> Option<Binding> {
 
 /// An RPC's HTTP bindings (the primary first), or `None` without a `google.api.http`
 /// option.
-fn http_bindings(
-    side: &Side,
-    ext: &ExtensionDescriptor,
-    service: &str,
-    method: &str,
-) -> Option<Vec<Binding>> {
-    let m = side
-        .image
-        .pool
-        .get_service_by_name(service)?
-        .methods()
-        .find(|m| m.name() == method)?;
-    let options = m.options();
-    if !options.has_extension(ext) {
-        return None;
-    }
-    let value = options.get_extension(ext);
-    let rule = value.as_message()?;
-    let mut out: Vec<Binding> = binding(rule).into_iter().collect();
-    if let Some(more) = rule.get_field_by_name("additional_bindings")
-        && let Some(list) = more.as_list()
-    {
-        out.extend(list.iter().filter_map(|v| v.as_message().and_then(binding)));
-    }
-    Some(out)
+fn http_bindings(side: &Side, service: &str, method: &str) -> Option<Vec<Binding>> {
+    // Parsed once per side for the five HTTP rules.
+    let all = side.memo("http-bindings", || {
+        side.method_option_values(HTTP_NAME)
+            .iter()
+            .filter_map(|(name, value)| {
+                let rule = value.as_message()?;
+                let mut out: Vec<Binding> = binding(rule).into_iter().collect();
+                if let Some(more) = rule.get_field_by_name("additional_bindings")
+                    && let Some(list) = more.as_list()
+                {
+                    out.extend(list.iter().filter_map(|v| v.as_message().and_then(binding)));
+                }
+                Some((name.clone(), out))
+            })
+            .collect::<std::collections::HashMap<String, Vec<Binding>>>()
+    });
+    all.get(&format!("{service}.{method}")).cloned()
 }
 
 /// What the HTTP rules compare: for each paired RPC with a binding on the previous side,
@@ -139,31 +132,23 @@ struct HttpPair<'a> {
 }
 
 fn http_pairs<'a>(cx: &Cx<'_, 'a>) -> Vec<HttpPair<'a>> {
-    let Some(prev_ext) = cx.prev.image.pool.get_extension_by_name(HTTP_NAME) else {
+    if cx.prev.method_option_values(HTTP_NAME).is_empty() {
         return Vec::new();
-    };
-    let cur_ext = cx.cur.image.pool.get_extension_by_name(HTTP_NAME);
+    }
     let mut out = Vec::new();
     for mp in method_pairs(cx) {
         let service = mp.service.full_name();
-        let Some(prev) = http_bindings(cx.prev, &prev_ext, &service, mp.prev.name()) else {
+        let Some(prev) = http_bindings(cx.prev, &service, mp.prev.name()) else {
             continue;
         };
-        let cur = cur_ext
-            .as_ref()
-            .and_then(|e| http_bindings(cx.cur, e, &service, mp.cur.name()));
-        let opt = sub(&mp.path, &[METHOD_OPTIONS, HTTP_EXTENSION]);
-        let path = cx
-            .cur
-            .located_under(mp.service.file, &opt)
-            .unwrap_or_else(|| mp.path.clone());
+        let cur = http_bindings(cx.cur, &service, mp.cur.name());
         out.push(HttpPair {
             element: format!("{service}.{}", mp.cur.name()),
             service: mp.service.proto.name().to_string(),
             method: mp.cur.name().to_string(),
             file: mp.service.file,
             prev_file: mp.prev_file,
-            path,
+            path: mp.path,
             prev,
             cur,
         });
@@ -171,13 +156,24 @@ fn http_pairs<'a>(cx: &Cx<'_, 'a>) -> Vec<HttpPair<'a>> {
     out
 }
 
+impl<'a> HttpPair<'a> {
+    /// Where the option was written (looked up only for a finding), else the RPC.
+    fn at(&self, cx: &Cx<'_, 'a>) -> Vec<i32> {
+        let opt = sub(&self.path, &[METHOD_OPTIONS, HTTP_EXTENSION]);
+        cx.cur
+            .located_under(self.file, &opt)
+            .unwrap_or_else(|| self.path.clone())
+    }
+}
+
 pub(crate) fn rpc_http_no_delete(cx: &mut Cx) {
     for p in http_pairs(cx) {
         if p.cur.is_none() {
+            let at = p.at(cx);
             cx.report(
                 &p.element,
                 Some(p.file),
-                &[&p.path],
+                &[&at],
                 Some(p.prev_file),
                 format!(
                     "RPC {:?} on service {:?} lost its HTTP binding {:?} (option \"google.api.http\" was removed).",
@@ -208,10 +204,11 @@ pub(crate) fn rpc_http_same_pattern(cx: &mut Cx) {
             continue;
         }
         let now = cur.first().map(Binding::pattern).unwrap_or_default();
+        let at = p.at(cx);
         cx.report(
             &p.element,
             Some(p.file),
-            &[&p.path],
+            &[&at],
             Some(p.prev_file),
             format!(
                 "RPC {:?} on service {:?} changed its HTTP binding from {:?} to {now:?}.",
@@ -234,10 +231,11 @@ pub(crate) fn rpc_http_additional_binding_no_delete(cx: &mut Cx) {
             if cur.iter().any(|b| b.verb == old.verb && b.path == old.path) {
                 continue;
             }
+            let at = p.at(cx);
             cx.report(
                 &p.element,
                 Some(p.file),
-                &[&p.path],
+                &[&at],
                 Some(p.prev_file),
                 format!(
                     "RPC {:?} on service {:?} no longer serves its additional HTTP binding {:?}.",
@@ -270,10 +268,11 @@ fn body_rule(cx: &mut Cx, what: &str, get: fn(&Binding) -> &str) {
                         format!("{s:?}")
                     }
                 };
+                let at = p.at(cx);
                 cx.report(
                     &p.element,
                     Some(p.file),
-                    &[&p.path],
+                    &[&at],
                     Some(p.prev_file),
                     format!(
                         "RPC {:?} on service {:?} changed the {what} of HTTP binding {:?} from {} to {}.",
@@ -300,22 +299,8 @@ pub(crate) fn rpc_http_same_response_body(cx: &mut Cx) {
 
 // ----- field options -----
 
-/// A field's options as the linked pool has them (extensions decoded).
-fn field_options(side: &Side, f: &FieldEl) -> Option<DynamicMessage> {
-    let pool = &side.image.pool;
-    if f.is_extension {
-        return pool
-            .get_extension_by_name(&f.full_name)
-            .map(|x| x.options());
-    }
-    let (message, name) = f.full_name.rsplit_once('.')?;
-    pool.get_message_by_name(message)?
-        .get_field_by_name(name)
-        .map(|x| x.options())
-}
-
-/// Paired fields whose previous or current side may carry the extension `name`, with its
-/// value on each side (`None` when not set).
+/// Paired fields whose previous or current side sets the field-option extension `name`,
+/// with its value on each side (`None` when not set).
 fn option_pairs<'c, 'a>(
     cx: &Cx<'c, 'a>,
     name: &str,
@@ -325,26 +310,22 @@ fn option_pairs<'c, 'a>(
     Option<Value>,
     Option<Value>,
 )> {
-    let prev_ext = cx.prev.image.pool.get_extension_by_name(name);
-    let cur_ext = cx.cur.image.pool.get_extension_by_name(name);
-    if prev_ext.is_none() && cur_ext.is_none() {
+    let (prev, cur) = (
+        cx.prev.field_option_values(name),
+        cx.cur.field_option_values(name),
+    );
+    if prev.is_empty() && cur.is_empty() {
         return Vec::new();
     }
-    let get = |side: &Side, ext: &Option<ExtensionDescriptor>, f: &FieldEl| -> Option<Value> {
-        let ext = ext.as_ref()?;
-        let options = field_options(side, f)?;
-        options
-            .has_extension(ext)
-            .then(|| options.get_extension(ext).into_owned())
-    };
     field_pairs(cx)
         .into_iter()
-        .map(|(p, c)| {
-            let pv = get(cx.prev, &prev_ext, p);
-            let cv = get(cx.cur, &cur_ext, c);
-            (p, c, pv, cv)
+        .filter_map(|(p, c)| {
+            let (pv, cv) = (
+                prev.get(&p.full_name).cloned(),
+                cur.get(&c.full_name).cloned(),
+            );
+            (pv.is_some() || cv.is_some()).then_some((p, c, pv, cv))
         })
-        .filter(|(_, _, pv, cv)| pv.is_some() || cv.is_some())
         .collect()
 }
 

@@ -139,7 +139,7 @@ impl Features {
 }
 
 /// The payload of a length-delimited field (key and length stripped).
-fn payload(mut field: &[u8]) -> &[u8] {
+pub(crate) fn payload(mut field: &[u8]) -> &[u8] {
     let _ = prost::encoding::decode_key(&mut field);
     let _ = prost::encoding::decode_varint(&mut field);
     field

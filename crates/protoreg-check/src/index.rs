@@ -92,6 +92,10 @@ pub(crate) struct Side<'a> {
     /// map field's type (`(file, entry message path) -> map field path + [6]`).
     map_entry_alias: HashMap<(&'a str, Vec<i32>), Vec<i32>>,
     locations: RefCell<HashMap<&'a str, Rc<LocMap>>>,
+    /// Values of one field-option extension by field full name, read once per side (see
+    /// [`Side::field_option_values`]).
+    option_values: RefCell<HashMap<String, Rc<HashMap<String, prost_reflect::Value>>>>,
+    memo: RefCell<HashMap<&'static str, Rc<dyn std::any::Any>>>,
 }
 
 fn join(prefix: &str, name: &str) -> String {
@@ -115,6 +119,8 @@ impl<'a> Side<'a> {
             by_file: HashMap::new(),
             map_entry_alias: HashMap::new(),
             locations: RefCell::new(HashMap::new()),
+            option_values: RefCell::new(HashMap::new()),
+            memo: RefCell::new(HashMap::new()),
         };
         for f in &image.files {
             if exclude_imports && f.is_import {
@@ -313,6 +319,53 @@ impl<'a> Side<'a> {
         }
     }
 
+    /// The value of the field-option extension `name` (one of [`SCANNED_FIELD_OPTIONS`])
+    /// on every field and extension that sets it, by full name.
+    pub fn field_option_values(&self, name: &str) -> Rc<HashMap<String, prost_reflect::Value>> {
+        self.option_values(name)
+    }
+
+    /// The value of the method-option extension `name` (one of [`SCANNED_METHOD_OPTIONS`])
+    /// on every method that sets it, by `pkg.Service.Method`.
+    pub fn method_option_values(&self, name: &str) -> Rc<HashMap<String, prost_reflect::Value>> {
+        self.option_values(name)
+    }
+
+    fn option_values(&self, name: &str) -> Rc<HashMap<String, prost_reflect::Value>> {
+        if self.option_values.borrow().is_empty() {
+            self.install_options(scan_options(&self.image.pool));
+        }
+        self.option_values
+            .borrow()
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Installs what [`scan_options`] read from this side's pool (done ahead, in parallel for
+    /// both sides, when protoreg's own rules run).
+    pub fn install_options(&self, scanned: ScannedOptions) {
+        let mut memo = self.option_values.borrow_mut();
+        for n in SCANNED_FIELD_OPTIONS.iter().chain(SCANNED_METHOD_OPTIONS) {
+            memo.insert(n.to_string(), Rc::new(HashMap::new()));
+        }
+        for (n, values) in scanned {
+            memo.insert(n, Rc::new(values));
+        }
+    }
+
+    /// A value computed once per side and kept (what rules derive from the whole side).
+    pub fn memo<T: 'static>(&self, key: &'static str, make: impl FnOnce() -> T) -> Rc<T> {
+        if let Some(hit) = self.memo.borrow().get(key).cloned()
+            && let Ok(v) = hit.downcast::<T>()
+        {
+            return v;
+        }
+        let v = Rc::new(make());
+        self.memo.borrow_mut().insert(key, v.clone());
+        v
+    }
+
     /// A file's locations by source path (built once per file, on first use).
     fn locations(&self, file: &'a ImageFile) -> Rc<LocMap> {
         let name = file.proto.name();
@@ -391,6 +444,207 @@ impl<'a> Side<'a> {
             .filter(|x| x.file.proto.name() == file)
             .map(|x| (strip_pkg(&x.full_name, pkg), x))
             .collect()
+    }
+}
+
+/// `FileDescriptorProto` / `DescriptorProto` / `FieldDescriptorProto` field numbers the
+/// option scan walks.
+mod tag {
+    pub const FILE_PACKAGE: u32 = 2;
+    pub const FILE_MESSAGE: u32 = 4;
+    pub const FILE_EXTENSION: u32 = 7;
+    pub const MESSAGE_NAME: u32 = 1;
+    pub const MESSAGE_FIELD: u32 = 2;
+    pub const MESSAGE_NESTED: u32 = 3;
+    pub const MESSAGE_EXTENSION: u32 = 6;
+    pub const FIELD_NAME: u32 = 1;
+    pub const FIELD_OPTIONS: u32 = 8;
+    pub const FILE_SERVICE: u32 = 6;
+    pub const SERVICE_NAME: u32 = 1;
+    pub const SERVICE_METHOD: u32 = 2;
+    pub const METHOD_NAME: u32 = 1;
+    pub const METHOD_OPTIONS: u32 = 4;
+}
+
+use crate::features::payload;
+
+fn text(field: &[u8]) -> String {
+    String::from_utf8_lossy(payload(field)).into_owned()
+}
+
+/// The field- and method-option extensions the options scan reads (what protoreg's own
+/// rules look at).
+pub(crate) const SCANNED_FIELD_OPTIONS: &[&str] =
+    &["google.api.field_behavior", "buf.validate.field"];
+pub(crate) const SCANNED_METHOD_OPTIONS: &[&str] = &["google.api.http"];
+
+/// Option values by extension name, then by element full name.
+pub(crate) type ScannedOptions = HashMap<String, HashMap<String, prost_reflect::Value>>;
+
+/// Reads every scanned extension of a pool in one pass over its encoded files: fields and
+/// methods are found in the encoding and only options holding one of the extensions are
+/// decoded (decoding every field's options cost seconds on googleapis).
+pub(crate) fn scan_options(pool: &prost_reflect::DescriptorPool) -> ScannedOptions {
+    let lookup = |names: &[&str]| -> Vec<(String, prost_reflect::ExtensionDescriptor)> {
+        names
+            .iter()
+            .filter_map(|n| pool.get_extension_by_name(n).map(|e| (n.to_string(), e)))
+            .collect()
+    };
+    let (fields, methods) = (
+        lookup(SCANNED_FIELD_OPTIONS),
+        lookup(SCANNED_METHOD_OPTIONS),
+    );
+    let mut found = Scan {
+        field_numbers: fields.iter().map(|(_, e)| e.number()).collect(),
+        method_numbers: methods.iter().map(|(_, e)| e.number()).collect(),
+        fields: Vec::new(),
+        methods: Vec::new(),
+    };
+    if !fields.is_empty() || !methods.is_empty() {
+        for file in pool.files() {
+            found.file(&file.encode_to_vec());
+        }
+    }
+    let mut out = ScannedOptions::new();
+    let mut decode = |exts: &[(String, prost_reflect::ExtensionDescriptor)],
+                      hits: Vec<(u32, String, Vec<u8>)>,
+                      options_type: &str| {
+        let Some(options) = pool.get_message_by_name(options_type) else {
+            return;
+        };
+        for (number, full, bytes) in hits {
+            let Some((ext_name, ext)) = exts.iter().find(|(_, e)| e.number() == number) else {
+                continue;
+            };
+            let Ok(msg) = prost_reflect::DynamicMessage::decode(options.clone(), &bytes[..]) else {
+                continue;
+            };
+            if msg.has_extension(ext) {
+                out.entry(ext_name.clone())
+                    .or_default()
+                    .insert(full, msg.get_extension(ext).into_owned());
+            }
+        }
+    };
+    decode(&fields, found.fields, "google.protobuf.FieldOptions");
+    decode(&methods, found.methods, "google.protobuf.MethodOptions");
+    out
+}
+
+/// One pass over encoded files: each field (or extension) and method whose options hold one
+/// of the wanted extension numbers — its full name, the number, and those occurrences alone
+/// (an encoded `FieldOptions` / `MethodOptions` with only them).
+struct Scan {
+    field_numbers: Vec<u32>,
+    method_numbers: Vec<u32>,
+    fields: Vec<(u32, String, Vec<u8>)>,
+    methods: Vec<(u32, String, Vec<u8>)>,
+}
+
+fn name_of(parts: &[protoreg_schema::wire::Field<'_>], name_tag: u32) -> String {
+    parts
+        .iter()
+        .find(|(t, _, _)| *t == name_tag)
+        .map(|(_, f, _)| text(f))
+        .unwrap_or_default()
+}
+
+impl Scan {
+    fn file(&mut self, raw: &[u8]) {
+        let Some(top) = protoreg_schema::wire::fields(raw) else {
+            return;
+        };
+        let pkg = name_of(&top, tag::FILE_PACKAGE);
+        for (t, f, _) in &top {
+            match *t {
+                tag::FILE_MESSAGE if !self.field_numbers.is_empty() => {
+                    self.message(payload(f), &pkg)
+                }
+                tag::FILE_EXTENSION if !self.field_numbers.is_empty() => {
+                    self.field(payload(f), &pkg)
+                }
+                tag::FILE_SERVICE if !self.method_numbers.is_empty() => {
+                    self.service(payload(f), &pkg)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn message(&mut self, msg: &[u8], scope: &str) {
+        let Some(parts) = protoreg_schema::wire::fields(msg) else {
+            return;
+        };
+        let full = join(scope, &name_of(&parts, tag::MESSAGE_NAME));
+        for (t, f, _) in &parts {
+            match *t {
+                tag::MESSAGE_FIELD | tag::MESSAGE_EXTENSION => self.field(payload(f), &full),
+                tag::MESSAGE_NESTED => self.message(payload(f), &full),
+                _ => {}
+            }
+        }
+    }
+
+    fn field(&mut self, field: &[u8], scope: &str) {
+        let numbers = std::mem::take(&mut self.field_numbers);
+        holding(
+            field,
+            tag::FIELD_NAME,
+            tag::FIELD_OPTIONS,
+            scope,
+            &numbers,
+            &mut self.fields,
+        );
+        self.field_numbers = numbers;
+    }
+
+    fn service(&mut self, service: &[u8], pkg: &str) {
+        let Some(parts) = protoreg_schema::wire::fields(service) else {
+            return;
+        };
+        let scope = join(pkg, &name_of(&parts, tag::SERVICE_NAME));
+        for (_, method, _) in parts.iter().filter(|(t, _, _)| *t == tag::SERVICE_METHOD) {
+            holding(
+                payload(method),
+                tag::METHOD_NAME,
+                tag::METHOD_OPTIONS,
+                &scope,
+                &self.method_numbers,
+                &mut self.methods,
+            );
+        }
+    }
+}
+
+/// When the element's options (field `options_tag`) hold one of `numbers`: its full name
+/// (`scope.name`) and those occurrences, per number.
+fn holding(
+    element: &[u8],
+    name_tag: u32,
+    options_tag: u32,
+    scope: &str,
+    numbers: &[u32],
+    out: &mut Vec<(u32, String, Vec<u8>)>,
+) {
+    let Some(parts) = protoreg_schema::wire::fields(element) else {
+        return;
+    };
+    let Some((_, options, _)) = parts.iter().find(|(t, _, _)| *t == options_tag) else {
+        return;
+    };
+    let Some(opts) = protoreg_schema::wire::fields(payload(options)) else {
+        return;
+    };
+    for &number in numbers {
+        let hits: Vec<u8> = opts
+            .iter()
+            .filter(|(t, _, _)| *t == number)
+            .flat_map(|(_, whole, _)| whole.iter().copied())
+            .collect();
+        if !hits.is_empty() {
+            out.push((number, join(scope, &name_of(&parts, name_tag)), hits));
+        }
     }
 }
 

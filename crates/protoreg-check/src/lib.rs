@@ -170,6 +170,16 @@ pub fn check(
     let selected = selected_rules(&opts.config)?;
     let cur = index::Side::new(current, opts.exclude_imports);
     let prev = index::Side::new(previous, opts.exclude_imports);
+    // protoreg's own rules read option extensions: scan both sides at once.
+    if RULES.iter().any(|r| !r.is_buf() && selected.contains(r.id)) {
+        let (c, p) = std::thread::scope(|s| {
+            let c = s.spawn(|| index::scan_options(&current.pool));
+            let p = index::scan_options(&previous.pool);
+            (c.join().unwrap_or_default(), p)
+        });
+        cur.install_options(c);
+        prev.install_options(p);
+    }
     let mut out = Vec::new();
     for rule in RULES.iter().filter(|r| selected.contains(r.id)) {
         let mut cx = rules::Cx {
