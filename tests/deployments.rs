@@ -189,6 +189,22 @@ fn deployment_loop(database: &str) {
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     assert!(out(&o).contains("? yes"), "{}", out(&o));
 
+    // The web UI: the environment, its services and matrix; where a version runs.
+    let list = get(b, "/ui/environments").text();
+    assert!(list.contains(&format!("/ui/environments/{env}")), "{list}");
+    let page = get(b, &format!("/ui/environments/{env}")).text();
+    assert!(page.contains("orders") && page.contains("users"), "{page}");
+    assert!(
+        page.contains("<strong>compatible</strong>"),
+        "users@1 serves what orders@1 calls: {page}"
+    );
+    let version = get(b, &format!("/ui/subjects/{s}/versions/1")).text();
+    assert!(
+        version.contains("Runs in") && version.contains(&format!("{env}</a>: orders")),
+        "{version}"
+    );
+    assert_eq!(get(b, "/ui/environments/nowhere").status, 404);
+
     // Where v1 runs, and why it cannot be deleted.
     let consumers = get(b, &format!("/v1/subjects/{s}/versions/1/consumers")).json();
     let names: Vec<&str> = consumers

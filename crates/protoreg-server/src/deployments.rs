@@ -45,7 +45,7 @@ fn read_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Environment, service and instance names: 1-128 of `A-Z a-z 0-9 . _ -`.
-fn name<'a>(kind: &str, s: &'a str) -> ApiResult<&'a str> {
+pub(crate) fn name<'a>(kind: &str, s: &'a str) -> ApiResult<&'a str> {
     let ok = !s.is_empty()
         && s.len() <= MAX_NAME
         && s.bytes()
@@ -60,7 +60,7 @@ fn name<'a>(kind: &str, s: &'a str) -> ApiResult<&'a str> {
 }
 
 /// An environment that must exist (only recording a deployment creates one).
-async fn known_environment(state: &AppState, env: &str) -> ApiResult<()> {
+pub(crate) async fn known_environment(state: &AppState, env: &str) -> ApiResult<()> {
     if state.store.environment_exists(env).await? {
         Ok(())
     } else {
@@ -342,7 +342,7 @@ pub(crate) async fn can_i_deploy(
 /// One cell of the matrix: the server side's contract (current) against the caller side's
 /// (previous) — a new server must still accept what deployed callers send, and a new
 /// caller must only use what the deployed server serves.
-async fn counterpart(
+pub(crate) async fn counterpart(
     state: &AppState,
     d: &Deployment,
     theirs: &Pin,

@@ -2,6 +2,7 @@
 //! as the JSON API (`/` redirects here). Pages work without JavaScript; every text a page
 //! shows goes through [`esc`]; assets are embedded in the binary.
 
+mod environments;
 mod index;
 mod pages;
 
@@ -24,6 +25,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/style.css", get(style))
         .route("/ui/sign-in", get(sign_in_form).post(sign_in))
         .route("/ui/rules", get(pages::rules))
+        .route("/ui/environments", get(environments::list))
+        .route("/ui/environments/{env}", get(environments::environment))
         .route("/ui/subjects/{subject}", get(pages::subject))
         .route("/ui/subjects/{subject}/diff", get(pages::diff))
         .route(
@@ -95,6 +98,7 @@ pub(crate) fn page(title: &str, trail: &[(String, Option<String>)], body: &str) 
          <meta name=\"color-scheme\" content=\"light dark\">\
          <title>{} · protoreg</title><link rel=\"stylesheet\" href=\"/ui/style.css\"></head>\
          <body><header><nav aria-label=\"breadcrumb\">{crumbs}</nav>\
+         <a class=\"rules\" href=\"/ui/environments\">environments</a> \
          <a class=\"rules\" href=\"/ui/rules\">rules</a></header><main>{body}</main></body></html>\n",
         esc(title)
     ))

@@ -291,8 +291,40 @@ async fn version_page(state: &AppState, subject: &str, version: &str) -> ApiResu
         Some(a) => format!("<h2>Accepted break</h2>{}", accepted_break_html(&a)),
         None => String::new(),
     };
+    let runs: String = state
+        .store
+        .consumers(subject, n)
+        .await?
+        .iter()
+        .map(|d| {
+            let role = d
+                .pins
+                .iter()
+                .filter(|p| p.subject == subject && p.version == n)
+                .map(|p| p.role.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let instance = if d.instance.is_empty() {
+                String::new()
+            } else {
+                format!(" <span class=\"muted\">({})</span>", esc(&d.instance))
+            };
+            format!(
+                "<li><a href=\"/ui/environments/{}\">{}</a>: {}{instance} — {}</li>",
+                seg(&d.environment),
+                esc(&d.environment),
+                esc(&d.service),
+                esc(&role)
+            )
+        })
+        .collect();
+    let runs = if runs.is_empty() {
+        "<p class=\"muted\">No recorded deployment runs this version.</p>".to_string()
+    } else {
+        format!("<ul>{runs}</ul>")
+    };
     let body = format!(
-        "<h1>{} v{n}</h1><p class=\"digest\">{}</p><p>Created {}</p>{diff}{accepted}<h2>Files</h2><ul>{files}</ul>",
+        "<h1>{} v{n}</h1><p class=\"digest\">{}</p><p>Created {}</p>{diff}{accepted}<h2>Runs in</h2>{runs}<h2>Files</h2><ul>{files}</ul>",
         esc(subject),
         esc(&v.meta.digest),
         rfc3339(v.meta.created_at),
