@@ -204,6 +204,11 @@ fn deployment_loop(database: &str) {
         "{version}"
     );
     assert_eq!(get(b, "/ui/environments/nowhere").status, 404);
+    let timeline = get(b, &format!("/ui/subjects/{s}")).text();
+    assert!(
+        timeline.contains(&format!("{env}</a>: orders (calls)")),
+        "{timeline}"
+    );
 
     // Where v1 runs, and why it cannot be deleted.
     let consumers = get(b, &format!("/v1/subjects/{s}/versions/1/consumers")).json();

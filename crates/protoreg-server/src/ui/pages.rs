@@ -141,6 +141,19 @@ async fn subject_page(state: &AppState, subject: &str) -> ApiResult<Html<String>
     }
     let config = effective_config(&state.store, subject).await?;
     let accepted = state.store.accepted_breaks(subject, None).await?;
+    // Which services run which version now.
+    let mut running: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for d in state.store.subject_consumers(subject).await? {
+        for p in d.pins.iter().filter(|p| p.subject == subject) {
+            running.entry(p.version).or_default().push(format!(
+                "<a href=\"/ui/environments/{}\">{}</a>: {} ({})",
+                seg(&d.environment),
+                esc(&d.environment),
+                esc(&d.service),
+                esc(&p.role)
+            ));
+        }
+    }
     let mut rows = String::new();
     for v in versions.iter().rev() {
         let mut labels: String = v
@@ -168,10 +181,14 @@ async fn subject_page(state: &AppState, subject: &str) -> ApiResult<Html<String>
         let _ = write!(
             rows,
             "<tr{class}><td><a href=\"/ui/subjects/{s}/versions/{n}\">v{n}</a>{}</td><td>{}</td>\
-             <td class=\"digest\">{}</td><td>{labels}</td><td>{deps}</td></tr>",
+             <td class=\"digest\">{}</td><td>{labels}</td><td>{deps}</td><td>{}</td></tr>",
             if v.deleted { " (deleted)" } else { "" },
             rfc3339(v.created_at),
             esc(&v.digest.chars().take(19).collect::<String>()),
+            running
+                .get(&v.version)
+                .map(|r| r.join("<br>"))
+                .unwrap_or_default(),
             s = seg(subject),
             n = v.version,
         );
@@ -216,7 +233,7 @@ async fn subject_page(state: &AppState, subject: &str) -> ApiResult<Html<String>
     let body = format!(
         "<h1>{}</h1><p>Policy: <code>{}</code> over <code>{}</code></p>\
          <h2>Versions</h2><table><thead><tr><th>Version</th><th>Created</th><th>Digest</th>\
-         <th>Labels</th><th>Dependencies</th></tr></thead><tbody>{rows}</tbody></table>\
+         <th>Labels</th><th>Dependencies</th><th>Runs in</th></tr></thead><tbody>{rows}</tbody></table>\
          <h2>Refused pushes</h2>{refused}<h2>Depended on by</h2>{}",
         esc(subject),
         esc(&config.mode),
