@@ -439,17 +439,20 @@ fn bad_inputs_are_named() {
         "{}",
         out(&o)
     );
+    let record = |lock: &str| {
+        cli.run(&[
+            "record-deployment",
+            "--service",
+            "users",
+            "--env",
+            "qa",
+            "--lock",
+            lock,
+        ])
+    };
     // A malformed lock file.
     std::fs::write(tmp.path().join("bad.lock"), "{ not json").unwrap();
-    let o = cli.run(&[
-        "record-deployment",
-        "--service",
-        "users",
-        "--env",
-        "qa",
-        "--lock",
-        "bad.lock",
-    ]);
+    let o = record("bad.lock");
     assert_eq!(o.status.code(), Some(1));
     assert!(
         out(&o).contains("bad.lock") && out(&o).contains("not a protoreg lock file"),
@@ -461,15 +464,7 @@ fn bad_inputs_are_named() {
     let mut v: Value = serde_json::from_str(&lock).unwrap();
     v["digest"] = json!("sha256:0000000000000000000000000000000000000000000000000000000000000000");
     std::fs::write(tmp.path().join("forged.lock"), v.to_string()).unwrap();
-    let o = cli.run(&[
-        "record-deployment",
-        "--service",
-        "users",
-        "--env",
-        "qa",
-        "--lock",
-        "forged.lock",
-    ]);
+    let o = record("forged.lock");
     assert_eq!(o.status.code(), Some(1));
     assert!(
         out(&o).contains("the lock's digest sha256:0000"),

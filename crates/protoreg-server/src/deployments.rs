@@ -122,15 +122,7 @@ async fn resolve_pins(state: &AppState, pins: &[PinBody]) -> ApiResult<Vec<Pin>>
 }
 
 fn labels(l: &BTreeMap<String, String>) -> ApiResult<()> {
-    if l.len() > 64
-        || l.iter()
-            .any(|(k, v)| k.is_empty() || k.len() > 128 || v.len() > 1024)
-    {
-        return Err(ApiError::bad_request(
-            "labels: at most 64, keys 1-128 bytes, values up to 1024 bytes",
-        ));
-    }
-    Ok(())
+    domain::check_labels(l).map_err(ApiError::bad_request)
 }
 
 pub(crate) async fn record(

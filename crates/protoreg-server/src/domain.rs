@@ -30,6 +30,18 @@ pub fn default_config() -> Config {
     }
 }
 
+/// Labels of a version or a deployment: at most 64, keys 1-128 bytes, values up to 1024.
+pub fn check_labels(labels: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    if labels.len() > 64
+        || labels
+            .iter()
+            .any(|(k, v)| k.is_empty() || k.len() > 128 || v.len() > 1024)
+    {
+        return Err("labels: at most 64, keys 1-128 bytes, values up to 1024 bytes".into());
+    }
+    Ok(())
+}
+
 /// Largest number of files in one push.
 pub const MAX_FILES: usize = 10_000;
 

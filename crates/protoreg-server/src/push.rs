@@ -64,15 +64,7 @@ fn parse_push(body: &[u8]) -> ApiResult<PushRequest> {
             "body must be {{\"files\": {{\"path.proto\": \"text\"}}, \"labels\": {{}}, \"deps\": [\"subject@N\"]}}: {e}"
         ))
     })?;
-    if b.labels.len() > 64
-        || b.labels
-            .iter()
-            .any(|(k, v)| k.is_empty() || k.len() > 128 || v.len() > 1024)
-    {
-        return Err(ApiError::bad_request(
-            "labels: at most 64, keys 1-128 bytes, values up to 1024 bytes",
-        ));
-    }
+    domain::check_labels(&b.labels).map_err(ApiError::bad_request)?;
     if let Some(k) = b.labels.keys().find(|k| k.starts_with("protoreg.")) {
         return Err(ApiError::bad_request(format!(
             "label {k:?}: labels beginning with \"protoreg.\" are set by the registry"
