@@ -819,6 +819,67 @@ fn accepted_break(database: &str) {
     assert!(out.contains("(accepted: name moved to Profile)"), "{out}");
     let page = get_with(b, &format!("/ui/subjects/{s}"), &auth).text();
     assert!(page.contains("accepted 1 breaking change(s)"), "{page}");
+    // protoreg's own rules in a subject policy: adding REQUIRED to an existing field is
+    // refused once FIELD_BEHAVIOR is among the categories (the built-in
+    // google/api/field_behavior.proto resolves the import).
+    let s2 = subject("behavior");
+    let path2 = format!("/v1/subjects/{s2}/versions");
+    let plain = "syntax = \"proto3\";\npackage shop.v1;\nimport \"google/api/field_behavior.proto\";\nmessage Item {\n  string id = 1;\n}\n";
+    let required = plain.replace(
+        "string id = 1;",
+        "string id = 1 [(google.api.field_behavior) = REQUIRED];",
+    );
+    let r = send(
+        "POST",
+        b,
+        &path2,
+        files(plain).to_string().as_bytes(),
+        Some("admin-token-1"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = send(
+        "POST",
+        b,
+        &path2,
+        files(&required).to_string().as_bytes(),
+        Some("admin-token-1"),
+    );
+    assert_eq!(
+        r.status,
+        201,
+        "FILE alone does not read field behavior: {}",
+        r.text()
+    );
+    let r = send(
+        "PUT",
+        b,
+        &format!("/v1/subjects/{s2}/config"),
+        br#"{"categories": ["FILE", "FIELD_BEHAVIOR"]}"#,
+        Some("admin-token-1"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send(
+        "POST",
+        b,
+        &path2,
+        files(plain).to_string().as_bytes(),
+        Some("admin-token-1"),
+    );
+    assert_eq!(r.status, 201, "dropping REQUIRED loosens: {}", r.text());
+    let r = send(
+        "POST",
+        b,
+        &path2,
+        files(&required).to_string().as_bytes(),
+        Some("admin-token-1"),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(
+        r.text().contains("FIELD_BEHAVIOR_NO_NEW_REQUIRED"),
+        "{}",
+        r.text()
+    );
+
     // A push may not set the registry's own labels.
     let mut forged = files(V1);
     forged["labels"] = json!({"protoreg.builtins": "none"});
