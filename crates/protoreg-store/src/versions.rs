@@ -338,6 +338,24 @@ impl Store {
         Ok((files, content::join_descriptor_set(parts)))
     }
 
+    /// The import paths of a version's own files, sorted, read from its manifest alone (no
+    /// file text or descriptor is read): what a listing of the version needs.
+    pub async fn version_paths(
+        &self,
+        subject: &str,
+        n: i64,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(self.manifest(subject, n).await?.map(|entries| {
+            let mut paths: Vec<String> = entries
+                .into_iter()
+                .filter(|e| e.text.is_some())
+                .map(|e| e.path)
+                .collect();
+            paths.sort();
+            paths
+        }))
+    }
+
     /// A version's manifest entries, in descriptor-set order (`None`: no such version).
     async fn manifest(&self, subject: &str, n: i64) -> Result<Option<Vec<Entry>>, StoreError> {
         let row = sqlx::query("SELECT manifest FROM versions WHERE subject = $1 AND version = $2")

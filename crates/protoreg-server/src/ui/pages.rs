@@ -281,17 +281,32 @@ pub(super) async fn version(
 
 async fn version_page(state: &AppState, subject: &str, version: &str) -> ApiResult<Html<String>> {
     let subject = subject_name(subject)?;
-    let (v, _) = load_version(state, subject, version).await?;
-    let n = v.meta.version;
+    // Only the manifest is read (no file text): a googleapis-size version lists in
+    // milliseconds even when nothing of it is cached yet.
+    let missing = || ApiError::not_found(format!("no version {version} of subject {subject:?}"));
+    let (n, _) = state
+        .store
+        .version_ref(subject, crate::v1::parse_version(version)?)
+        .await?
+        .ok_or_else(missing)?;
+    let meta = state
+        .store
+        .version_meta(subject, Some(n), false)
+        .await?
+        .ok_or_else(missing)?;
+    let paths = state
+        .store
+        .version_paths(subject, n)
+        .await?
+        .ok_or_else(missing)?;
     let mut files = String::new();
-    for (path, text) in &v.files {
+    for path in &paths {
         let _ = write!(
             files,
-            "<li><a href=\"/ui/subjects/{}/versions/{n}/files/{}\">{}</a> <span class=\"muted\">{} lines</span></li>",
+            "<li><a href=\"/ui/subjects/{}/versions/{n}/files/{}\">{}</a></li>",
             seg(subject),
             esc(path),
             esc(path),
-            text.lines().count()
         );
     }
     let diff = if n > 1 {
@@ -343,8 +358,8 @@ async fn version_page(state: &AppState, subject: &str, version: &str) -> ApiResu
     let body = format!(
         "<h1>{} v{n}</h1><p class=\"digest\">{}</p><p>Created {}</p>{diff}{accepted}<h2>Runs in</h2>{runs}<h2>Files</h2><ul>{files}</ul>",
         esc(subject),
-        esc(&v.meta.digest),
-        rfc3339(v.meta.created_at),
+        esc(&meta.digest),
+        rfc3339(meta.created_at),
     );
     Ok(page(
         &format!("{subject} v{n}"),
