@@ -187,6 +187,85 @@ fn openapi_document_describes_real_responses() {
         get(base, "/v1/subjects/common/diff?from=1&to=2"),
         200,
     );
+    // Deployments: record, heartbeat, listings, logs, consumers, can-i-deploy, undeploy.
+    let pin = |role: &str| json!([{"subject": "common", "version": 2, "role": role}]);
+    record(
+        "POST",
+        "/v1/environments/{env}/deployments",
+        post(
+            base,
+            "/v1/environments/prod/deployments",
+            &json!({"service": "billing", "pins": pin("serves"), "labels": {"build": "7"}}),
+        ),
+        201,
+    );
+    record(
+        "POST",
+        "/v1/environments/{env}/instances",
+        post(
+            base,
+            "/v1/environments/prod/instances",
+            &json!({"service": "orders", "instance": "pod-1", "pins": pin("calls"), "ttl_secs": 60}),
+        ),
+        200,
+    );
+    record(
+        "GET",
+        "/v1/environments",
+        get(base, "/v1/environments"),
+        200,
+    );
+    record(
+        "GET",
+        "/v1/environments/{env}",
+        get(base, "/v1/environments/prod"),
+        200,
+    );
+    record(
+        "GET",
+        "/v1/environments/{env}",
+        get(base, "/v1/environments/nowhere"),
+        404,
+    );
+    record(
+        "GET",
+        "/v1/environments/{env}/services/{service}",
+        get(base, "/v1/environments/prod/services/billing"),
+        200,
+    );
+    record(
+        "GET",
+        "/v1/subjects/{subject}/versions/{version}/consumers",
+        get(base, "/v1/subjects/common/versions/2/consumers"),
+        200,
+    );
+    let answer = record(
+        "POST",
+        "/v1/environments/{env}/can-i-deploy",
+        post(
+            base,
+            "/v1/environments/prod/can-i-deploy",
+            &json!({"service": "billing", "pins": pin("serves")}),
+        ),
+        200,
+    );
+    assert_eq!(answer["answer"], "yes", "{answer}");
+    record(
+        "POST",
+        "/v1/environments/{env}/can-i-deploy",
+        post(
+            base,
+            "/v1/environments/prod/can-i-deploy",
+            &json!({"service": "billing", "pins": [{"subject": "common", "version": 2, "role": "owns"}]}),
+        ),
+        400,
+    );
+    record(
+        "DELETE",
+        "/v1/environments/{env}/services/{service}",
+        delete(base, "/v1/environments/prod/services/billing"),
+        200,
+    );
     let digest = c1["digest"].as_str().unwrap();
     record(
         "GET",
