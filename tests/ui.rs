@@ -348,3 +348,38 @@ fn sign_in_with_tokens() {
         200
     );
 }
+
+/// A diff's findings are kept with the versions: after a restart (nothing in memory) the
+/// diff page shows them, with the text diff of its files read on demand.
+#[test]
+fn diff_pages_survive_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmpdb(tmp.path());
+    {
+        let srv = Server::start(&db, &[], &[]);
+        let b = &srv.base;
+        let r = send(
+            "PUT",
+            b,
+            "/v1/subjects/shop.v1/config",
+            br#"{"mode": "NONE"}"#,
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        push(b, "shop.v1", V1);
+        push(b, "shop.v1", V2);
+        let page = get(b, "/ui/subjects/shop.v1/diff?from=1&to=2").text();
+        assert!(page.contains("FIELD_SAME_TYPE"), "{page}");
+    }
+    let srv = Server::start(&db, &[], &[]);
+    let page = get(&srv.base, "/ui/subjects/shop.v1/diff?from=1&to=2").text();
+    assert!(page.contains("FIELD_SAME_TYPE"), "{page}");
+    assert!(
+        page.contains("-  string name = 2;"),
+        "the text diff: {page}"
+    );
+    assert!(page.contains("+  int64 name = 2;"), "{page}");
+    // Another pair is computed on demand, and the reverse direction is its own diff.
+    let reverse = get(&srv.base, "/ui/subjects/shop.v1/diff?from=2&to=1").text();
+    assert!(reverse.contains("FIELD_SAME_TYPE"), "{reverse}");
+}

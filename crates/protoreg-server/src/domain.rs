@@ -281,12 +281,42 @@ const TEXT_DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_millis
 
 /// The unified diff of one file between two versions.
 pub fn file_diff(from: &Version, to: &Version, path: &str, status: &str) -> crate::api::FileDiff {
+    text_diff(
+        path,
+        status,
+        from.files.get(path).map(String::as_str).unwrap_or(""),
+        to.files.get(path).map(String::as_str).unwrap_or(""),
+    )
+}
+
+/// Files that differ between two versions' own files given as path → text digest (from
+/// their manifests): added, deleted or modified, by path.
+pub fn changed_by_digest(
+    from: &std::collections::BTreeMap<String, String>,
+    to: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, &'static str)> {
+    let mut paths: Vec<&String> = from.keys().chain(to.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let status = match (from.get(p), to.get(p)) {
+                (a, b) if a == b => return None,
+                (None, Some(_)) => "added",
+                (Some(_), None) => "deleted",
+                _ => "modified",
+            };
+            Some((p.clone(), status))
+        })
+        .collect()
+}
+
+/// The unified diff of one file's two texts.
+pub fn text_diff(path: &str, status: &str, old: &str, new: &str) -> crate::api::FileDiff {
     let diff = similar::TextDiff::configure()
         .timeout(TEXT_DIFF_DEADLINE)
-        .diff_lines(
-            from.files.get(path).map(String::as_str).unwrap_or(""),
-            to.files.get(path).map(String::as_str).unwrap_or(""),
-        )
+        .diff_lines(old, new)
         .unified_diff()
         .context_radius(3)
         .header(&format!("a/{path}"), &format!("b/{path}"))

@@ -5,6 +5,7 @@ pub mod api;
 pub mod confluent;
 mod deployments;
 pub mod deps;
+mod diffs;
 pub mod domain;
 mod error;
 mod metrics;

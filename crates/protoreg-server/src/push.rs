@@ -532,6 +532,8 @@ pub(crate) async fn create_version(
                 state
                     .images
                     .put(subject, v.version, &v.digest, descriptor_len, image.clone());
+                // The version's default diff page (previous → this), ready before it is asked.
+                crate::diffs::precompute(state, subject, (v.version, v.digest.clone()));
                 tracing::info!(
                     subject,
                     version = v.version,

@@ -24,6 +24,7 @@ use sqlx::{AnyPool, Row};
 mod accepted;
 pub mod content;
 mod deployments;
+mod diffs;
 mod refusals;
 mod schemas;
 mod upgrade;
@@ -512,6 +513,68 @@ mod tests {
             .await?;
         let snap = store.snapshot(s).await?;
         store.commit(s, &snap, &prepared).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn diff_findings_are_kept_and_files_listed_from_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("r.db").to_string_lossy())
+            .await
+            .unwrap();
+        let a = push(&store, "s", "one", vec![]).await.unwrap();
+        let b = push(&store, "s", "two", vec![]).await.unwrap();
+        let (old, new) = (
+            store.version_text_digests("s", 1).await.unwrap().unwrap(),
+            store.version_text_digests("s", 2).await.unwrap().unwrap(),
+        );
+        assert_eq!(
+            old.keys().collect::<Vec<_>>(),
+            new.keys().collect::<Vec<_>>()
+        );
+        assert_ne!(old, new, "the text changed");
+        let digests: Vec<String> = old.values().chain(new.values()).cloned().collect();
+        let texts = store.texts(&digests).await.unwrap();
+        let full = store.version("s", Some(2), false).await.unwrap().unwrap();
+        for (path, d) in &new {
+            assert_eq!(&texts[d], &full.files[path], "{path}");
+        }
+        assert_eq!(
+            store.version_paths("s", 2).await.unwrap().unwrap(),
+            full.files.keys().cloned().collect::<Vec<_>>()
+        );
+        let policy = "[\"FILE\"]";
+        assert_eq!(
+            store
+                .diff_findings("s", &a.digest, &b.digest, policy)
+                .await
+                .unwrap(),
+            None
+        );
+        let first = serde_json::json!([{"type": "FIELD_NO_DELETE"}]);
+        store
+            .put_diff_findings("s", &a.digest, &b.digest, policy, &first)
+            .await
+            .unwrap();
+        // The first writer wins; another policy is another entry.
+        let other = serde_json::json!([]);
+        store
+            .put_diff_findings("s", &a.digest, &b.digest, policy, &other)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .diff_findings("s", &a.digest, &b.digest, policy)
+                .await
+                .unwrap(),
+            Some(first)
+        );
+        assert_eq!(
+            store
+                .diff_findings("s", &a.digest, &b.digest, "[\"WIRE\"]")
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -357,7 +357,11 @@ impl Store {
     }
 
     /// A version's manifest entries, in descriptor-set order (`None`: no such version).
-    async fn manifest(&self, subject: &str, n: i64) -> Result<Option<Vec<Entry>>, StoreError> {
+    pub(crate) async fn manifest(
+        &self,
+        subject: &str,
+        n: i64,
+    ) -> Result<Option<Vec<Entry>>, StoreError> {
         let row = sqlx::query("SELECT manifest FROM versions WHERE subject = $1 AND version = $2")
             .bind(subject)
             .bind(n)

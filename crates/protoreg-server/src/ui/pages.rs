@@ -614,46 +614,57 @@ const DIFF_FILES_PER_PAGE: usize = 50;
 
 async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<Html<String>> {
     let subject = subject_name(subject)?;
-    let (from, _) = load_version(state, subject, &q.from).await?;
-    let (to, _) = load_version(state, subject, &q.to).await?;
+    // Versions by number and digest only: their files are read from the manifests, the
+    // texts only of the files a page shows, and the findings kept from an earlier
+    // computation (the push that made `to` computes the default diff in the background).
+    let find = |v: &str| {
+        let v = v.to_string();
+        async move {
+            let n = crate::v1::parse_version(&v)?;
+            state.store.version_ref(subject, n).await?.ok_or_else(|| {
+                ApiError::not_found(format!("no version {v} of subject {subject:?}"))
+            })
+        }
+    };
+    let from = find(&q.from).await?;
+    let to = find(&q.to).await?;
     let config = effective_config(&state.store, subject).await?;
     let key = DiffKey {
         subject: subject.to_string(),
-        from: (from.meta.version, from.meta.digest.clone()),
-        to: (to.meta.version, to.meta.digest.clone()),
+        from: from.clone(),
+        to: to.clone(),
         policy: (config.mode.clone(), config.categories.clone()),
     };
     let result = match state.ui.diff(&key) {
         Some(r) => r,
         None => {
-            let old = version_image(state, &from).await?;
-            let new = version_image(state, &to).await?;
-            let (f2, t2, c2) = (from.clone(), to.clone(), config.clone());
-            let computed = crate::push::blocking(move || -> Result<DiffResult, String> {
-                let started = std::time::Instant::now();
-                let found = domain::breaking(&new, &old, &c2)?;
-                let changed = domain::changed_files(&f2, &t2);
-                tracing::info!(
-                    check_ms = started.elapsed().as_millis() as u64,
-                    findings = found.len(),
-                    files = changed.len(),
-                    "diff computed"
-                );
-                Ok(DiffResult {
-                    findings: found.iter().map(FindingBody::from).collect(),
-                    changed,
-                    texts: Default::default(),
-                })
-            })
-            .await?
-            .map_err(|e| ApiError::internal("check_failed", e))?;
-            let computed = std::sync::Arc::new(computed);
+            let missing = |v: &(i64, String)| {
+                ApiError::not_found(format!("no version {} of subject {subject:?}", v.0))
+            };
+            let old_files = state
+                .store
+                .version_text_digests(subject, from.0)
+                .await?
+                .ok_or_else(|| missing(&from))?;
+            let new_files = state
+                .store
+                .version_text_digests(subject, to.0)
+                .await?
+                .ok_or_else(|| missing(&to))?;
+            let findings = crate::diffs::findings(state, subject, &from, &to, &config).await?;
+            let computed = std::sync::Arc::new(DiffResult {
+                findings,
+                changed: domain::changed_by_digest(&old_files, &new_files),
+                old_files,
+                new_files,
+                texts: Default::default(),
+            });
             state.ui.put_diff(key, computed.clone());
             computed
         }
     };
     let findings = &result.findings;
-    let (a, b) = (from.meta.version, to.meta.version);
+    let (a, b) = (from.0, to.0);
     // Findings by file and line of the new version.
     let mut by_file: BTreeMap<&str, BTreeMap<usize, Vec<&FindingBody>>> = BTreeMap::new();
     let mut summary: BTreeMap<&str, usize> = BTreeMap::new();
@@ -766,7 +777,7 @@ async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<
         .clone()
         .filter_map(|(p, status)| status.map(|st| (p.to_string(), st)))
         .collect();
-    let texts = result.texts_for(&from, &to, wanted).await?;
+    let texts = result.texts_for(state, wanted).await?;
     for (path, status) in shown {
         let diff = status.and_then(|_| texts.get(*path));
         let notes: BTreeMap<usize, String> = by_file
@@ -829,16 +840,19 @@ async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<
 pub struct DiffResult {
     findings: Vec<FindingBody>,
     changed: Vec<(String, &'static str)>,
+    /// Both versions' own files: path → text digest.
+    old_files: BTreeMap<String, String>,
+    new_files: BTreeMap<String, String>,
     texts:
         std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<crate::api::FileDiff>>>,
 }
 
 impl DiffResult {
-    /// The text diffs of `files` (path, status), made now where not made before.
+    /// The text diffs of `files` (path, status), made now where not made before (reading
+    /// only those files' texts).
     async fn texts_for(
         &self,
-        from: &std::sync::Arc<protoreg_store::Version>,
-        to: &std::sync::Arc<protoreg_store::Version>,
+        state: &AppState,
         files: Vec<(String, &'static str)>,
     ) -> ApiResult<std::collections::HashMap<String, std::sync::Arc<crate::api::FileDiff>>> {
         let missing: Vec<(String, &'static str)> = {
@@ -850,11 +864,34 @@ impl DiffResult {
                 .collect()
         };
         if !missing.is_empty() {
-            let (a, b) = (from.clone(), to.clone());
+            let digests: Vec<String> = missing
+                .iter()
+                .flat_map(|(p, _)| [self.old_files.get(p), self.new_files.get(p)])
+                .flatten()
+                .cloned()
+                .collect();
+            let bodies = state.store.texts(&digests).await?;
+            let text = |side: &BTreeMap<String, String>, p: &str| {
+                side.get(p)
+                    .and_then(|d| bodies.get(d))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let pairs: Vec<(String, &'static str, String, String)> = missing
+                .iter()
+                .map(|(p, st)| {
+                    (
+                        p.clone(),
+                        *st,
+                        text(&self.old_files, p),
+                        text(&self.new_files, p),
+                    )
+                })
+                .collect();
             let made = crate::push::blocking(move || {
-                missing
+                pairs
                     .iter()
-                    .map(|(p, status)| domain::file_diff(&a, &b, p, status))
+                    .map(|(p, st, old, new)| domain::text_diff(p, st, old, new))
                     .collect::<Vec<_>>()
             })
             .await?;
@@ -869,29 +906,6 @@ impl DiffResult {
             .filter_map(|(p, _)| texts.get(p).map(|d| (p.clone(), d.clone())))
             .collect())
     }
-}
-
-/// A version's decoded image: from the push cache when a recent push or check decoded it,
-/// else decoded now (and kept there).
-async fn version_image(
-    state: &AppState,
-    v: &std::sync::Arc<protoreg_store::Version>,
-) -> ApiResult<std::sync::Arc<protoreg_schema::Image>> {
-    let (subject, n, digest) = (&v.meta.subject, v.meta.version, &v.meta.digest);
-    if let Some(image) = state.images.get(subject, n, digest) {
-        return Ok(image);
-    }
-    let v2 = v.clone();
-    let image = crate::push::blocking(move || domain::version_image(&v2))
-        .await?
-        .map_err(|e| ApiError::internal("check_failed", e.to_string()))?;
-    Ok(state.images.put(
-        subject,
-        n,
-        digest,
-        v.descriptor.len(),
-        std::sync::Arc::new(image),
-    ))
 }
 
 /// A diff's identity: both versions (with digests) and the policy it was checked under.
