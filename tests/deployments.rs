@@ -85,6 +85,19 @@ fn deployment_loop(database: &str) {
         dir: tmp.path(),
     };
     let env = format!("production-{}", std::process::id());
+    let can_i = |lock: &str, format: &str| {
+        cli.run(&[
+            "can-i-deploy",
+            "--service",
+            "users",
+            "--env",
+            &env,
+            "--lock",
+            lock,
+            "--error-format",
+            format,
+        ])
+    };
     push(b, &s, V1, false);
     cli.ok(&["pin", &format!("{s}@1"), "--lock", "users-v1.lock"]);
     cli.ok(&["pin", &format!("{s}@1"), "--calls", "--lock", "orders.lock"]);
@@ -123,15 +136,7 @@ fn deployment_loop(database: &str) {
     assert_eq!(warning["findings"][0]["type"], "RPC_NO_DELETE");
     cli.ok(&["pin", &format!("{s}@3"), "--lock", "users-v3.lock"]);
 
-    let o = cli.run(&[
-        "can-i-deploy",
-        "--service",
-        "users",
-        "--env",
-        &env,
-        "--lock",
-        "users-v3.lock",
-    ]);
+    let o = can_i("users-v3.lock", "pretty");
     assert_eq!(o.status.code(), Some(100), "{}", out(&o));
     let text = out(&o);
     assert!(text.contains("? no"), "{text}");
@@ -140,17 +145,7 @@ fn deployment_loop(database: &str) {
         "{text}"
     );
     assert!(text.contains("Previously present RPC \"Delete\""), "{text}");
-    let o = cli.run(&[
-        "can-i-deploy",
-        "--service",
-        "users",
-        "--env",
-        &env,
-        "--lock",
-        "users-v3.lock",
-        "--error-format",
-        "json",
-    ]);
+    let o = can_i("users-v3.lock", "json");
     let answer: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(answer["answer"], "no");
     assert_eq!(
@@ -161,31 +156,13 @@ fn deployment_loop(database: &str) {
     assert_eq!(answer["matrix"][0]["role"], "calls");
     assert_eq!(answer["matrix"][0]["version"], 1);
     assert_eq!(answer["matrix"][0]["deploying"], 3);
-    let o = cli.run(&[
-        "can-i-deploy",
-        "--service",
-        "users",
-        "--env",
-        &env,
-        "--lock",
-        "users-v3.lock",
-        "--error-format",
-        "github-actions",
-    ]);
+    let o = can_i("users-v3.lock", "github-actions");
     assert!(
         out(&o).contains("::error title=can-i-deploy RPC_NO_DELETE::orders calls"),
         "{}",
         out(&o)
     );
-    let o = cli.run(&[
-        "can-i-deploy",
-        "--service",
-        "users",
-        "--env",
-        &env,
-        "--lock",
-        "users-v2.lock",
-    ]);
+    let o = can_i("users-v2.lock", "pretty");
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     assert!(out(&o).contains("? yes"), "{}", out(&o));
 
@@ -254,15 +231,7 @@ fn deployment_loop(database: &str) {
     // The caller's pinned version deleted (forced): the answer is unknown, never yes.
     let r = delete(b, &format!("/v1/subjects/{s}/versions/1?force=true"));
     assert_eq!(r.status, 200, "{}", r.text());
-    let o = cli.run(&[
-        "can-i-deploy",
-        "--service",
-        "users",
-        "--env",
-        &env,
-        "--lock",
-        "users-v2.lock",
-    ]);
+    let o = can_i("users-v2.lock", "pretty");
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     assert!(
         out(&o).contains("? unknown") && out(&o).contains("was deleted"),
@@ -272,15 +241,7 @@ fn deployment_loop(database: &str) {
 
     // Undeploy the caller: nothing shares the contract any more.
     cli.ok(&["undeploy", "--service", "orders", "--env", &env]);
-    let o = cli.run(&[
-        "can-i-deploy",
-        "--service",
-        "users",
-        "--env",
-        &env,
-        "--lock",
-        "users-v3.lock",
-    ]);
+    let o = can_i("users-v3.lock", "pretty");
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let history = get(b, &format!("/v1/environments/{env}/services/orders")).json();
     assert_eq!(history["deployments"][0]["current"], false, "{history}");
