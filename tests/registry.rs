@@ -726,7 +726,7 @@ fn accepted_break(database: &str) {
         &[],
         &[(
             "PROTOREG_TOKENS",
-            "writer-token-1:write,admin-token-1:admin",
+            "writer-token-1:write,admin-token-1:admin:alice@example.com",
         )],
     );
     let b = &srv.base;
@@ -769,7 +769,7 @@ fn accepted_break(database: &str) {
     assert_eq!(reply["version"], 2);
     assert_eq!(reply["accepted_break"]["reason"], "name moved to Profile");
     let by = reply["accepted_break"]["by"].as_str().unwrap().to_string();
-    assert!(by.starts_with("token:") && by.len() == 14, "{by}");
+    assert_eq!(by, "alice@example.com", "the name the token was issued to");
     assert_eq!(
         reply["accepted_break"]["findings"][0]["type"],
         "FIELD_NO_DELETE"

@@ -120,8 +120,9 @@ pub struct VersionSummary {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AcceptedBreakBody {
     pub reason: String,
-    /// Who accepted it: the HTTP Basic user name the admin token came with, else the
-    /// token's fingerprint (`token:1a2b3c4d`), or `anonymous` on a server without tokens.
+    /// Who accepted it: the name the admin token was issued to (`TOKEN ROLE NAME`), else
+    /// the HTTP Basic user name it came with, else the token's fingerprint
+    /// (`token:1a2b3c4d`), or `anonymous` on a server without tokens.
     pub by: String,
     /// The breaking changes it was accepted with.
     pub findings: Vec<FindingBody>,

@@ -54,23 +54,54 @@ impl std::str::FromStr for Role {
     }
 }
 
-/// Parses tokens: one `TOKEN ROLE` (or `TOKEN:ROLE`) per line or comma-separated item.
-pub fn parse_tokens(text: &str) -> Result<HashMap<String, Role>, String> {
+/// What a token grants: a role, and the name of whom it was issued to (shown as who
+/// accepted a break; without one, the token's fingerprint is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub role: Role,
+    pub name: Option<String>,
+}
+
+/// Parses tokens: one `TOKEN ROLE [NAME]` (or `TOKEN:ROLE[:NAME]`) per line or
+/// comma-separated item.
+pub fn parse_tokens(text: &str) -> Result<HashMap<String, Grant>, String> {
     let mut out = HashMap::new();
     for item in text.split(['\n', ',']) {
         let item = item.trim();
         if item.is_empty() || item.starts_with('#') {
             continue;
         }
-        let (tok, role) = item
-            .split_once(':')
-            .or_else(|| item.split_once(char::is_whitespace))
-            .ok_or_else(|| format!("token entry {item:?} has no role (TOKEN:ROLE)"))?;
-        let tok = tok.trim();
+        let parts: Vec<&str> = if item.contains(':') {
+            item.splitn(3, ':').map(str::trim).collect()
+        } else {
+            item.splitn(3, char::is_whitespace).map(str::trim).collect()
+        };
+        let (tok, role) = match parts.as_slice() {
+            [tok, role, ..] => (*tok, *role),
+            _ => return Err(format!("token entry {item:?} has no role (TOKEN:ROLE)")),
+        };
         if tok.len() < 8 {
             return Err("tokens must be at least 8 characters".into());
         }
-        out.insert(tok.to_string(), role.trim().parse()?);
+        let name = parts
+            .get(2)
+            .map(|n| n.to_string())
+            .filter(|n| !n.is_empty());
+        if name
+            .as_deref()
+            .is_some_and(|n| n.len() > 128 || n.chars().any(char::is_control))
+        {
+            return Err(format!(
+                "token entry {item:?}: the name must be 1-128 printable characters"
+            ));
+        }
+        out.insert(
+            tok.to_string(),
+            Grant {
+                role: role.parse()?,
+                name,
+            },
+        );
     }
     Ok(out)
 }
@@ -80,7 +111,7 @@ pub fn parse_tokens(text: &str) -> Result<HashMap<String, Role>, String> {
 pub struct AppState {
     pub store: Store,
     /// Empty: no authentication (the server then only listens on loopback).
-    pub tokens: Arc<HashMap<String, Role>>,
+    pub tokens: Arc<HashMap<String, Grant>>,
     pub metrics: Arc<Metrics>,
     pub cache: Arc<VersionCache>,
     pub images: Arc<ImageCache>,
@@ -419,7 +450,7 @@ pub fn router(state: AppState) -> Router {
 pub struct ServeOptions {
     pub listen: SocketAddr,
     pub database: String,
-    pub tokens: HashMap<String, Role>,
+    pub tokens: HashMap<String, Grant>,
     pub allow_anonymous: bool,
     pub limits: Limits,
 }
@@ -519,8 +550,9 @@ async fn confluent_errors(req: Request, next: Next) -> Response {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub role: Role,
-    /// The HTTP Basic user name the token came with, else the token's fingerprint
-    /// (`token:` and 8 hex digits of its sha256), or `anonymous` without tokens.
+    /// The name the token was issued to (`TOKEN ROLE NAME`), else the HTTP Basic user name
+    /// it came with, else its fingerprint (`token:` and 8 hex digits of its sha256), or
+    /// `anonymous` without tokens.
     pub who: String,
 }
 
@@ -596,10 +628,16 @@ async fn auth(State(state): State<AppState>, mut req: Request, next: Next) -> Re
     }
     let token = request_token(req.headers())
         .or_else(|| is_ui.then(|| ui::cookie_token(req.headers())).flatten());
-    let who = basic_user(req.headers())
+    let grant = token.as_deref().and_then(|t| state.tokens.get(t).cloned());
+    // Who: the name the token was issued to, else the Basic user name it came with, else
+    // its fingerprint.
+    let who = grant
+        .as_ref()
+        .and_then(|g| g.name.clone())
+        .or_else(|| basic_user(req.headers()))
         .or_else(|| token.as_deref().map(token_fingerprint))
         .unwrap_or_default();
-    match token.and_then(|t| state.tokens.get(&t).copied()) {
+    match grant.map(|g| g.role) {
         // Browsers cannot send bearer headers: the sign-in form (or HTTP Basic).
         None if is_ui => ui::sign_in_redirect(req.uri()),
         None => ApiError::new(
@@ -634,8 +672,21 @@ mod tests {
     #[test]
     fn tokens_parse() {
         let t = parse_tokens("alice-token-1:admin\nbob-token-22 read\n# comment\n").unwrap();
-        assert_eq!(t["alice-token-1"], Role::Admin);
-        assert_eq!(t["bob-token-22"], Role::Read);
+        assert_eq!(t["alice-token-1"].role, Role::Admin);
+        assert_eq!(t["bob-token-22"].role, Role::Read);
+        assert_eq!(t["bob-token-22"].name, None);
+        let named =
+            parse_tokens("carol-token-3:admin:carol@example.com\ndave-token-44 write Dave Ops")
+                .unwrap();
+        assert_eq!(
+            named["carol-token-3"].name.as_deref(),
+            Some("carol@example.com")
+        );
+        assert_eq!(named["dave-token-44"].name.as_deref(), Some("Dave Ops"));
+        assert_eq!(named["dave-token-44"].role, Role::Write);
+        let fp = token_fingerprint("alice-token-1");
+        assert!(fp.starts_with("token:") && fp.len() == 14, "{fp}");
+        assert_ne!(fp, token_fingerprint("bob-token-22"));
         assert!(parse_tokens("short:admin").is_err());
         assert!(parse_tokens("long-enough-token:root").is_err());
     }
