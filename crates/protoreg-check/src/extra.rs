@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use prost_reflect::{DynamicMessage, ReflectMessage, Value};
 
 use crate::index::{FieldEl, Side};
-use crate::rules::{Cx, field_pairs, method_pairs, sub};
+use crate::rules::{Cx, field_description, field_pairs, method_pairs, sub};
 
 /// Every rule protoreg adds to buf's.
 pub const PROTOREG: &str = "PROTOREG";
@@ -67,32 +67,28 @@ fn normalize_template(path: &str) -> String {
     path.replace("=*}", "}")
 }
 
+/// A string field of a message (empty when unset).
+fn text(m: &DynamicMessage, name: &str) -> String {
+    m.get_field_by_name(name)
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn binding(rule: &DynamicMessage) -> Option<Binding> {
-    let text = |name: &str| {
-        rule.get_field_by_name(name)
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
-    };
     let (verb, path) = ["get", "put", "post", "delete", "patch"]
         .into_iter()
         .find(|v| rule.has_field_by_name(v))
-        .map(|v| (v.to_string(), text(v)))
+        .map(|v| (v.to_string(), text(rule, v)))
         .or_else(|| {
             let custom = rule.get_field_by_name("custom")?;
             let custom = custom.as_message()?;
-            let get = |n: &str| {
-                custom
-                    .get_field_by_name(n)
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            };
-            Some((get("kind"), get("path")))
+            Some((text(custom, "kind"), text(custom, "path")))
         })?;
     Some(Binding {
         verb,
         path: normalize_template(&path),
-        body: text("body"),
-        response_body: text("response_body"),
+        body: text(rule, "body"),
+        response_body: text(rule, "response_body"),
     })
 }
 
@@ -101,7 +97,7 @@ fn binding(rule: &DynamicMessage) -> Option<Binding> {
 fn http_bindings(side: &Side, service: &str, method: &str) -> Option<Vec<Binding>> {
     // Parsed once per side for the five HTTP rules.
     let all = side.memo("http-bindings", || {
-        side.method_option_values(HTTP_NAME)
+        side.option_values(HTTP_NAME)
             .iter()
             .filter_map(|(name, value)| {
                 let rule = value.as_message()?;
@@ -132,7 +128,7 @@ struct HttpPair<'a> {
 }
 
 fn http_pairs<'a>(cx: &Cx<'_, 'a>) -> Vec<HttpPair<'a>> {
-    if cx.prev.method_option_values(HTTP_NAME).is_empty() {
+    if cx.prev.option_values(HTTP_NAME).is_empty() {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -310,10 +306,7 @@ fn option_pairs<'c, 'a>(
     Option<Value>,
     Option<Value>,
 )> {
-    let (prev, cur) = (
-        cx.prev.field_option_values(name),
-        cx.cur.field_option_values(name),
-    );
+    let (prev, cur) = (cx.prev.option_values(name), cx.cur.option_values(name));
     if prev.is_empty() && cur.is_empty() {
         return Vec::new();
     }
@@ -334,15 +327,6 @@ fn option_path<'a>(cx: &Cx<'_, 'a>, c: &FieldEl<'a>, extension: i32) -> Vec<i32>
     cx.cur
         .located_under(c.file, &sub(&c.path, &[FIELD_OPTIONS, extension]))
         .unwrap_or_else(|| c.path.clone())
-}
-
-fn field_what(f: &FieldEl) -> String {
-    format!(
-        "Field \"{}\" with name {:?} on message {:?}",
-        f.proto.number(),
-        f.proto.name(),
-        f.parent_name
-    )
 }
 
 fn behaviors(v: &Option<Value>) -> BTreeSet<i32> {
@@ -368,7 +352,7 @@ fn behavior_rule(cx: &mut Cx, value: i32, name: &str, added_only: bool, fix: &st
             Some(c.file),
             &[&path],
             Some(p.file),
-            format!("{} {change} field behavior {name:?}.", field_what(c)),
+            format!("{} {change} field behavior {name:?}.", field_description(c)),
             Some(fix.to_string()),
         );
     }
@@ -805,7 +789,7 @@ fn validate_rule(cx: &mut Cx) {
                 Some(p.file),
                 format!(
                     "{} tightened its validation: {}. Messages valid before are now rejected.",
-                    field_what(c),
+                    field_description(c),
                     t.what
                 ),
                 Some("keep the previous constraint; validate the stricter rule in a new field or API version".into()),

@@ -92,8 +92,8 @@ pub(crate) struct Side<'a> {
     /// map field's type (`(file, entry message path) -> map field path + [6]`).
     map_entry_alias: HashMap<(&'a str, Vec<i32>), Vec<i32>>,
     locations: RefCell<HashMap<&'a str, Rc<LocMap>>>,
-    /// Values of one field-option extension by field full name, read once per side (see
-    /// [`Side::field_option_values`]).
+    /// Values of the scanned option extensions by element full name, read once per side
+    /// (see [`Side::option_values`]).
     option_values: RefCell<HashMap<String, Rc<HashMap<String, prost_reflect::Value>>>>,
     memo: RefCell<HashMap<&'static str, Rc<dyn std::any::Any>>>,
 }
@@ -319,19 +319,10 @@ impl<'a> Side<'a> {
         }
     }
 
-    /// The value of the field-option extension `name` (one of [`SCANNED_FIELD_OPTIONS`])
-    /// on every field and extension that sets it, by full name.
-    pub fn field_option_values(&self, name: &str) -> Rc<HashMap<String, prost_reflect::Value>> {
-        self.option_values(name)
-    }
-
-    /// The value of the method-option extension `name` (one of [`SCANNED_METHOD_OPTIONS`])
-    /// on every method that sets it, by `pkg.Service.Method`.
-    pub fn method_option_values(&self, name: &str) -> Rc<HashMap<String, prost_reflect::Value>> {
-        self.option_values(name)
-    }
-
-    fn option_values(&self, name: &str) -> Rc<HashMap<String, prost_reflect::Value>> {
+    /// The values of one scanned option extension (a field option of
+    /// [`SCANNED_FIELD_OPTIONS`], by field or extension full name; a method option of
+    /// [`SCANNED_METHOD_OPTIONS`], by `pkg.Service.Method`), read on first use.
+    pub fn option_values(&self, name: &str) -> Rc<HashMap<String, prost_reflect::Value>> {
         if self.option_values.borrow().is_empty() {
             self.install_options(scan_options(&self.image.pool));
         }
@@ -587,16 +578,14 @@ impl Scan {
     }
 
     fn field(&mut self, field: &[u8], scope: &str) {
-        let numbers = std::mem::take(&mut self.field_numbers);
         holding(
             field,
             tag::FIELD_NAME,
             tag::FIELD_OPTIONS,
             scope,
-            &numbers,
+            &self.field_numbers,
             &mut self.fields,
         );
-        self.field_numbers = numbers;
     }
 
     fn service(&mut self, service: &[u8], pkg: &str) {

@@ -886,7 +886,7 @@ fn reserved_message_no_delete(cx: &mut Cx) {
     }
 }
 
-fn field_description(f: &FieldEl) -> String {
+pub(crate) fn field_description(f: &FieldEl) -> String {
     if f.is_extension {
         format!(
             "Extension \"{}\" with name {:?} on message {:?}",

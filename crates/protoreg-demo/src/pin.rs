@@ -26,6 +26,15 @@ pub struct Pinned {
     pub source: Source,
 }
 
+/// The registry client: answers of every status read, 5 s per request.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into()
+}
+
 /// Loads the pin and its descriptor set: from the registry (checking the digest), else from
 /// the cache (checking its hash).
 pub fn load(lock_path: &Path, token: Option<&str>) -> anyhow::Result<Pinned> {
@@ -36,11 +45,7 @@ pub fn load(lock_path: &Path, token: Option<&str>) -> anyhow::Result<Pinned> {
         lock.subject,
         lock.version
     );
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
+    let agent = agent();
     let mut req = agent.get(&url);
     if let Some(t) = token {
         req = req.header("Authorization", &format!("Bearer {t}"));
@@ -304,11 +309,7 @@ pub fn report(lock: &Lock, r: &Report) -> anyhow::Result<()> {
         "pins": [{"subject": lock.subject, "version": lock.version, "digest": lock.digest, "role": lock.role()}],
         "ttl_secs": r.ttl_secs,
     });
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
+    let agent = agent();
     let mut req = agent.post(&url).header("Content-Type", "application/json");
     if let Some(t) = &r.token {
         req = req.header("Authorization", &format!("Bearer {t}"));

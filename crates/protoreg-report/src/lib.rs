@@ -115,7 +115,9 @@ pub fn json(findings: &[Finding]) -> String {
     out
 }
 
-fn gh_escape(s: &str, property: bool) -> String {
+/// Escapes text for a GitHub Actions workflow command (`property`: a `key=value` property,
+/// where `:` and `,` are escaped too).
+pub fn gh_escape(s: &str, property: bool) -> String {
     let s = s
         .replace('%', "%25")
         .replace('\r', "%0D")

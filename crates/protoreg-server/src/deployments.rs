@@ -18,7 +18,7 @@ use crate::api::{
     ServiceHistory,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::push::{blocking, version_image};
+use crate::push::{breaking, version_image};
 use crate::v1::{effective_config, parse_version, subject_name};
 use crate::{AppState, domain};
 
@@ -381,28 +381,18 @@ pub(crate) async fn counterpart(
     } else {
         (theirs, mine)
     };
-    let load = |p: &Pin| {
-        let p = p.clone();
-        async move {
-            version_image(state, &p.subject, p.version, &p.digest)
-                .await
-                .map(|i| (p, i))
-        }
-    };
-    let (server_pin, server_image) = load(server).await?;
-    let (caller_pin, caller_image) = load(caller).await?;
-    let (Some(current), Some(previous)) = (server_image, caller_image) else {
+    let current = version_image(state, &server.subject, server.version, &server.digest).await?;
+    let previous = version_image(state, &caller.subject, caller.version, &caller.digest).await?;
+    let (Some(current), Some(previous)) = (current, previous) else {
         row.status = "unknown".into();
         row.reason = Some(format!(
             "{}@{} or @{} cannot be read",
-            server_pin.subject, server_pin.version, caller_pin.version
+            server.subject, server.version, caller.version
         ));
         return Ok(row);
     };
     let config = effective_config(&state.store, &theirs.subject).await?;
-    let findings = blocking(move || domain::breaking(&current, &previous, &config))
-        .await?
-        .map_err(|e| ApiError::internal("check_failed", e))?;
+    let findings = breaking(current, previous, config).await?;
     if !findings.is_empty() {
         row.status = "incompatible".into();
         row.findings = findings.iter().map(FindingBody::from).collect();
@@ -425,10 +415,7 @@ pub(crate) async fn deployed_impact(
             let Some(pinned) = version_image(state, subject, p.version, &p.digest).await? else {
                 continue;
             };
-            let (current, config) = (image.clone(), config.clone());
-            let findings = blocking(move || domain::breaking(&current, &pinned, &config))
-                .await?
-                .map_err(|e| ApiError::internal("check_failed", e))?;
+            let findings = breaking(image.clone(), pinned, config.clone()).await?;
             if findings.is_empty() {
                 continue;
             }

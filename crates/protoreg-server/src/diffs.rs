@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::api::FindingBody;
 use crate::error::{ApiError, ApiResult};
-use crate::push::{blocking, version_image};
+use crate::push::{breaking, version_image};
 
 /// A version by number and content digest.
 pub type VersionKey = (i64, String);
@@ -46,11 +46,8 @@ pub(crate) async fn findings(
     let new = version_image(state, subject, to.0, &to.1)
         .await?
         .ok_or_else(|| gone(to))?;
-    let c = config.clone();
     let started = std::time::Instant::now();
-    let found = blocking(move || crate::domain::breaking(&new, &old, &c))
-        .await?
-        .map_err(|e| ApiError::internal("check_failed", e))?;
+    let found = breaking(new, old, config.clone()).await?;
     let list: Vec<FindingBody> = found.iter().map(FindingBody::from).collect();
     tracing::info!(
         subject,

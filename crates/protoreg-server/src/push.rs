@@ -175,6 +175,18 @@ async fn prior_images(
     Ok(out)
 }
 
+/// Breaking changes of `current` against `previous` under `config`'s categories, off the
+/// async workers.
+pub(crate) async fn breaking(
+    current: Arc<Image>,
+    previous: Arc<Image>,
+    config: Config,
+) -> ApiResult<Vec<Finding>> {
+    blocking(move || domain::breaking(&current, &previous, &config))
+        .await?
+        .map_err(|e| ApiError::internal("check_failed", e))
+}
+
 /// A live version's decoded image (kept in the image cache: versions are immutable), or
 /// `None` when the version is gone.
 pub(crate) async fn version_image(

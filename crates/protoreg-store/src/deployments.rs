@@ -167,15 +167,51 @@ impl Store {
     }
 
     async fn deployment_by_id(&self, id: i64) -> Result<Deployment, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let row = sqlx::query(
-            "SELECT environment, service, instance, labels, deployed_at, expires_at FROM deployments WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
-        let pins = pins_of(&mut conn, id).await?;
-        deployment(&row, pins)
+        let sql = format!("SELECT {COLUMNS} FROM deployments d WHERE d.id = $1");
+        let rows = sqlx::query(&sql).bind(id).fetch_all(&self.pool).await?;
+        self.with_pins(&rows)
+            .await?
+            .into_iter()
+            .next()
+            .map(|(d, _)| d)
+            .ok_or_else(|| StoreError::Corrupt(format!("deployment {id} vanished")))
+    }
+
+    /// Deployments from rows of [`COLUMNS`], their pins read in one query, each with its
+    /// `ended_at`.
+    async fn with_pins(
+        &self,
+        rows: &[sqlx::any::AnyRow],
+    ) -> Result<Vec<(Deployment, Option<i64>)>, StoreError> {
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|r| r.try_get(6))
+            .collect::<Result<_, _>>()?;
+        let mut pins: BTreeMap<i64, Vec<Pin>> = BTreeMap::new();
+        if !ids.is_empty() {
+            // The ids are integers read from the database: safe to inline.
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            let sql = format!(
+                "SELECT deployment_id, subject, version, digest, role FROM deployment_pins \
+                 WHERE deployment_id IN ({}) ORDER BY deployment_id, subject, role",
+                list.join(",")
+            );
+            for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+                pins.entry(r.try_get(0)?).or_default().push(Pin {
+                    subject: r.try_get(1)?,
+                    version: r.try_get(2)?,
+                    digest: r.try_get(3)?,
+                    role: r.try_get(4)?,
+                });
+            }
+        }
+        rows.iter()
+            .zip(ids)
+            .map(|(r, id)| {
+                let ended: Option<i64> = r.try_get(7)?;
+                Ok((deployment(r, pins.remove(&id).unwrap_or_default())?, ended))
+            })
+            .collect()
     }
 
     /// Ends a service's deployment (CI-recorded and reporting instances) in an
@@ -230,51 +266,42 @@ impl Store {
         environment: &str,
     ) -> Result<Vec<Deployment>, StoreError> {
         let sql = format!(
-            "SELECT d.environment, d.service, d.instance, d.labels, d.deployed_at, d.expires_at, d.id \
-             FROM deployments d WHERE d.environment = $1 AND {} ORDER BY d.service, d.instance",
+            "SELECT {COLUMNS} FROM deployments d WHERE d.environment = $1 AND {} \
+             ORDER BY d.service, d.instance",
             current(2)
         );
-        let mut conn = self.pool.acquire().await?;
         let rows = sqlx::query(&sql)
             .bind(environment)
             .bind(now_ms())
-            .fetch_all(&mut *conn)
+            .fetch_all(&self.pool)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let id: i64 = r.try_get(6)?;
-            let pins = pins_of(&mut conn, id).await?;
-            out.push(deployment(r, pins)?);
-        }
-        Ok(out)
+        Ok(self
+            .with_pins(&rows)
+            .await?
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect())
     }
 
     /// A service's deployments in an environment, newest first (at most `limit`), current
-    /// or not: the deployment log.
+    /// or not, each with when it ended: the deployment log.
     pub async fn deployment_history(
         &self,
         environment: &str,
         service: &str,
         limit: i64,
     ) -> Result<Vec<(Deployment, Option<i64>)>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let rows = sqlx::query(
-            "SELECT d.environment, d.service, d.instance, d.labels, d.deployed_at, d.expires_at, d.id, d.ended_at \
-             FROM deployments d WHERE d.environment = $1 AND d.service = $2 ORDER BY d.id DESC LIMIT $3",
-        )
-        .bind(environment)
-        .bind(service)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let id: i64 = r.try_get(6)?;
-            let ended: Option<i64> = r.try_get(7)?;
-            let pins = pins_of(&mut conn, id).await?;
-            out.push((deployment(r, pins)?, ended));
-        }
-        Ok(out)
+        let sql = format!(
+            "SELECT {COLUMNS} FROM deployments d WHERE d.environment = $1 AND d.service = $2 \
+             ORDER BY d.id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(environment)
+            .bind(service)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        self.with_pins(&rows).await
     }
 
     /// The deployments running a version now, in every environment.
@@ -283,61 +310,46 @@ impl Store {
         subject: &str,
         version: i64,
     ) -> Result<Vec<Deployment>, StoreError> {
-        let sql = format!(
-            "SELECT d.environment, d.service, d.instance, d.labels, d.deployed_at, d.expires_at, d.id \
-             FROM deployments d JOIN deployment_pins p ON p.deployment_id = d.id \
-             WHERE p.subject = $1 AND p.version = $2 AND {} \
-             ORDER BY d.environment, d.service, d.instance",
-            current(3)
-        );
-        let mut conn = self.pool.acquire().await?;
-        let rows = sqlx::query(&sql)
-            .bind(subject)
-            .bind(version)
-            .bind(now_ms())
-            .fetch_all(&mut *conn)
-            .await?;
-        let mut out: Vec<Deployment> = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let id: i64 = r.try_get(6)?;
-            let pins = pins_of(&mut conn, id).await?;
-            let d = deployment(r, pins)?;
-            // A service pinning the subject twice (serves and calls) is one consumer.
-            if !out.iter().any(|o| {
-                o.environment == d.environment && o.service == d.service && o.instance == d.instance
-            }) {
-                out.push(d);
-            }
-        }
-        Ok(out)
+        self.running(subject, Some(version)).await
     }
 
     /// The deployments running any version of a subject now.
     pub async fn subject_consumers(&self, subject: &str) -> Result<Vec<Deployment>, StoreError> {
+        self.running(subject, None).await
+    }
+
+    /// Current deployments with a pin of `subject` (at `version`, or any).
+    async fn running(
+        &self,
+        subject: &str,
+        version: Option<i64>,
+    ) -> Result<Vec<Deployment>, StoreError> {
+        // A service pinning the subject twice (serves and calls) is one deployment.
         let sql = format!(
-            "SELECT DISTINCT p.version FROM deployments d JOIN deployment_pins p ON p.deployment_id = d.id \
-             WHERE p.subject = $1 AND {} ORDER BY p.version",
-            current(2)
+            "SELECT {COLUMNS} FROM deployments d WHERE {} AND d.id IN \
+               (SELECT p.deployment_id FROM deployment_pins p \
+                WHERE p.subject = $1 AND ($2 < 0 OR p.version = $2)) \
+             ORDER BY d.environment, d.service, d.instance",
+            current(3)
         );
-        let versions: Vec<i64> = sqlx::query(&sql)
+        let rows = sqlx::query(&sql)
             .bind(subject)
+            .bind(version.unwrap_or(-1))
             .bind(now_ms())
             .fetch_all(&self.pool)
+            .await?;
+        Ok(self
+            .with_pins(&rows)
             .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
-        let mut out = Vec::new();
-        for v in versions {
-            for d in self.consumers(subject, v).await? {
-                if !out.contains(&d) {
-                    out.push(d);
-                }
-            }
-        }
-        Ok(out)
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect())
     }
 }
+
+/// The columns [`deployment`] and [`Store::with_pins`] read, in order (alias `d`).
+const COLUMNS: &str =
+    "d.environment, d.service, d.instance, d.labels, d.deployed_at, d.expires_at, d.id, d.ended_at";
 
 async fn pins_of(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Vec<Pin>, StoreError> {
     let rows = sqlx::query(

@@ -255,11 +255,7 @@ fn pretty(answer: &Value) -> String {
 /// GitHub Actions workflow commands: an error per finding, a warning per unknown cell.
 fn github(answer: &Value) -> String {
     use std::fmt::Write as _;
-    let esc = |s: &str| {
-        s.replace('%', "%25")
-            .replace('\r', "%0D")
-            .replace('\n', "%0A")
-    };
+    let esc = |s: &str| protoreg_report::gh_escape(s, false);
     let mut out = String::new();
     for r in rows(answer) {
         let who = format!(

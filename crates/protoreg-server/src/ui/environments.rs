@@ -5,21 +5,15 @@
 use std::fmt::Write;
 
 use axum::extract::{Path, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use protoreg_store::Deployment;
 
-use super::{error_page, esc, page, seg};
+use super::pages::{finding_line, respond};
+use super::{esc, page, seg};
 use crate::AppState;
 use crate::deployments::{CALLS, SERVES, counterpart, known_environment, name};
 use crate::error::ApiResult;
 use crate::v1::rfc3339;
-
-fn respond(r: ApiResult<Html<String>>) -> Response {
-    match r {
-        Ok(html) => html.into_response(),
-        Err(e) => error_page(e),
-    }
-}
 
 pub(super) async fn list(State(state): State<AppState>) -> Response {
     respond(list_page(&state).await)
@@ -116,17 +110,7 @@ async fn environment_page(state: &AppState, env: &str) -> ApiResult<Html<String>
                     .filter(|p| p.role == CALLS && p.subject == mine.subject)
                 {
                     let row = counterpart(state, caller, theirs, mine).await?;
-                    let findings: String = row
-                        .findings
-                        .iter()
-                        .map(|f| {
-                            format!(
-                                "<div class=\"finding\"><code>{}</code> {}</div>",
-                                esc(&f.rule),
-                                esc(&f.message)
-                            )
-                        })
-                        .collect();
+                    let findings: String = row.findings.iter().map(finding_line).collect();
                     let detail = match (&row.reason, findings.is_empty()) {
                         (Some(r), _) => esc(r),
                         (None, false) => format!(

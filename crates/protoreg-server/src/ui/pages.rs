@@ -19,7 +19,7 @@ use crate::{AppState, domain};
 const PAGE_SIZE: i64 = 100;
 
 /// A page handler's result: the page, or the error as a page.
-fn respond(r: ApiResult<Html<String>>) -> Response {
+pub(super) fn respond(r: ApiResult<Html<String>>) -> Response {
     match r {
         Ok(html) => html.into_response(),
         Err(e) => error_page(e),
@@ -248,7 +248,7 @@ async fn subject_page(state: &AppState, subject: &str) -> ApiResult<Html<String>
 }
 
 /// One finding as a line: rule, place, message.
-fn finding_line(f: &crate::api::FindingBody) -> String {
+pub(super) fn finding_line(f: &crate::api::FindingBody) -> String {
     format!(
         "<div class=\"finding\"><code>{}</code> {}:{}:{}: {}</div>",
         esc(&f.rule),
