@@ -365,7 +365,7 @@ impl<'a> Side<'a> {
             .entry(name)
             .or_insert_with(|| {
                 let mut m = LocMap::new();
-                if let Some(info) = &file.proto.source_code_info {
+                if let Some(info) = file.source_code_info() {
                     for loc in &info.location {
                         let s = &loc.span;
                         let span = match s.len() {

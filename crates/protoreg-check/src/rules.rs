@@ -2238,6 +2238,7 @@ mod reserve_hint_tests {
             display: "a.proto".into(),
             edition,
             extras: Default::default(),
+            deferred_source: None,
         }
     }
 

@@ -139,7 +139,7 @@ impl GitRef {
                         SourceFile {
                             name: name.to_string(),
                             display: crate::join_display(display_prefix, &path),
-                            text: String::from_utf8(bytes.clone()).map_err(|e| e.into_bytes()),
+                            text: crate::utf8(bytes.clone()),
                         },
                     );
                 }

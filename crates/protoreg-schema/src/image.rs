@@ -7,7 +7,7 @@ use std::sync::Arc;
 use miette::Diagnostic as _;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage};
-use prost_types::{FileDescriptorProto, FileDescriptorSet};
+use prost_types::{FileDescriptorProto, FileDescriptorSet, SourceCodeInfo};
 use protox::file::{
     ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
 };
@@ -27,6 +27,39 @@ pub struct ImageFile {
     pub edition: Option<i32>,
     /// What prost-types cannot carry, written back when the image is encoded.
     pub extras: Extras,
+    /// Set when the image was compiled with [`SourceInfo::OnDemand`]: the file's text, from
+    /// which [`ImageFile::source_code_info`] rebuilds the locations `proto` leaves out.
+    pub deferred_source: Option<Arc<str>>,
+}
+
+/// How much source info a compile keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SourceInfo {
+    /// Every location, with comments, in each file's descriptor.
+    #[default]
+    Full,
+    /// Only the locations of options (which the linker rewrites); the rest is rebuilt from
+    /// the text when [`ImageFile::source_code_info`] asks. A breaking check needs the
+    /// locations of a few files only, and source info is most of a compiled file's memory.
+    OnDemand,
+}
+
+impl ImageFile {
+    /// The file's source info, whole: for a file compiled with [`SourceInfo::OnDemand`] it is
+    /// parsed again from the text (the parser is deterministic, so its locations are those of
+    /// the compile) with the linker's option locations put back in place.
+    pub fn source_code_info(&self) -> Option<std::borrow::Cow<'_, SourceCodeInfo>> {
+        use std::borrow::Cow;
+        let Some(text) = &self.deferred_source else {
+            return self.proto.source_code_info.as_ref().map(Cow::Borrowed);
+        };
+        let mut proto = protoreg_parse::parse(self.proto.name(), text).ok()?.proto;
+        let aside = SourceInfoAside::take(&mut proto)?;
+        // The linker's option locations, in `proto`, take the place of the parser's.
+        proto.source_code_info = self.proto.source_code_info.clone();
+        aside.restore(&mut proto);
+        proto.source_code_info.map(Cow::Owned)
+    }
 }
 
 /// Descriptor fields of editions files that prost-types 0.14 has no field for.
@@ -74,6 +107,7 @@ struct MemResolver {
     files: std::sync::Mutex<BTreeMap<String, FileDescriptorProto>>,
     texts: BTreeMap<String, Arc<str>>,
     metas: Arc<std::sync::Mutex<BTreeMap<String, FileMeta>>>,
+    source_info: SourceInfo,
 }
 
 /// What a parsed file carries beside its descriptor.
@@ -156,7 +190,7 @@ impl FileResolver for MemResolver {
         if let Some(text) = self.texts.get(name) {
             return match protoreg_parse::parse(name, text) {
                 Ok(parsed) => {
-                    let (meta, proto) = linkable(parsed);
+                    let (meta, proto) = linkable(parsed, self.source_info);
                     if let Ok(mut metas) = self.metas.lock() {
                         metas.insert(name.to_string(), meta);
                     }
@@ -185,13 +219,25 @@ fn presented(parsed: protoreg_parse::ParsedFile) -> FileDescriptorProto {
     proto
 }
 
-/// A parsed file as it goes to the linker ([`presented`], its source info set aside) and
-/// what the image keeps of it.
-fn linkable(parsed: protoreg_parse::ParsedFile) -> (FileMeta, FileDescriptorProto) {
+/// A parsed file as it goes to the linker ([`presented`], its source info set aside, or
+/// dropped when it will be rebuilt on demand) and what the image keeps of it.
+fn linkable(
+    parsed: protoreg_parse::ParsedFile,
+    source_info: SourceInfo,
+) -> (FileMeta, FileDescriptorProto) {
     let mut meta = FileMeta::of(&parsed);
     let mut proto = presented(parsed);
-    meta.source_info = SourceInfoAside::take(&mut proto);
+    let aside = SourceInfoAside::take(&mut proto);
+    meta.source_info = aside.filter(|_| source_info == SourceInfo::Full);
     (meta, proto)
+}
+
+/// The text without a UTF-8 byte-order mark (Windows editors): not part of the text.
+fn without_bom(text: &Arc<str>) -> Arc<str> {
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => Arc::from(rest),
+        None => Arc::clone(text),
+    }
 }
 
 /// Include-path lookups, refusing names that would leave the include directory.
@@ -225,19 +271,18 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
         }
         match &f.text {
             Ok(text) => {
-                // A UTF-8 byte-order mark (Windows editors) is not part of the text.
-                let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-                originals.insert(name.clone(), Arc::from(text));
-                match protoreg_parse::parse(name, text) {
+                let text = without_bom(text);
+                originals.insert(name.clone(), Arc::clone(&text));
+                match protoreg_parse::parse(name, &text) {
                     Ok(parsed) => {
-                        let (meta, proto) = linkable(parsed);
+                        let (meta, proto) = linkable(parsed, set.source_info);
                         metas.insert(name.clone(), meta);
                         inputs.insert(name.clone(), proto);
                     }
                     Err(e) => {
                         diags.insert(Diagnostic::at_offset(
                             &f.display,
-                            Some(Arc::from(text)),
+                            Some(text),
                             Some((e.offset, e.len)),
                             e.message,
                         ));
@@ -275,7 +320,7 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
         .collect();
     for (name, f) in &set.imports {
         if let (Ok(text), false) = (&f.text, texts.contains_key(name)) {
-            let text: Arc<str> = Arc::from(text.strip_prefix('\u{feff}').unwrap_or(text));
+            let text = without_bom(text);
             originals.insert(name.clone(), Arc::clone(&text));
             texts.insert(name.clone(), text);
         }
@@ -285,6 +330,7 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
         files: std::sync::Mutex::new(inputs),
         texts,
         metas: Arc::clone(&lazy_metas),
+        source_info: set.source_info,
     });
     for inc in &set.includes {
         chain.add(SafeInclude(IncludeFileResolver::new(inc.clone())));
@@ -354,9 +400,16 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
             }
             None => (None, Extras::default()),
         };
+        // Files our parser made (targets and `imports`) rebuild the rest of their source
+        // info from their text; include-path and bundled files keep theirs.
+        let deferred_source = match set.source_info {
+            SourceInfo::OnDemand if meta.is_some() => originals.get(&name).cloned(),
+            _ => None,
+        };
         files.push(ImageFile {
             edition,
             extras,
+            deferred_source,
             is_import: !names.contains(&name),
             display: display_of(&name),
             proto,
@@ -688,6 +741,7 @@ impl Image {
             files.push(ImageFile {
                 edition,
                 extras: Extras::default(),
+                deferred_source: None,
                 display: proto.name().to_string(),
                 is_import: false,
                 proto,
@@ -763,8 +817,8 @@ fn rewrite_file(raw: &[u8], f: &ImageFile, include_source_info: bool) -> Vec<u8>
             out.extend_from_slice(bytes);
         }
     }
-    if let (true, Some(info)) = (include_source_info, &f.proto.source_code_info) {
-        prost::encoding::message::encode(SOURCE_CODE_INFO, info, &mut out);
+    if let (true, Some(info)) = (include_source_info, f.source_code_info()) {
+        prost::encoding::message::encode(SOURCE_CODE_INFO, &*info, &mut out);
     }
     if let Some(ed) = f.edition {
         prost::encoding::string::encode(SYNTAX, &"editions".to_string(), &mut out);

@@ -19,11 +19,12 @@ pub mod wire;
 pub use config::{BreakingConfig, BufConfig};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use git::GitRef;
-pub use image::{Image, ImageFile, OutputFormat};
+pub use image::{Image, ImageFile, OutputFormat, SourceInfo};
 pub use pin::Lock;
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 /// Errors that are not compile diagnostics: I/O, config and input errors.
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +56,9 @@ pub struct SourceFile {
     pub name: String,
     /// How findings and diagnostics name it (`proto/acme/users/v1/users.proto`).
     pub display: String,
-    /// The file's text, or the bytes when they are not UTF-8 (reported at compile time).
-    pub text: Result<String, Vec<u8>>,
+    /// The file's text (shared with the image, which keeps it for locations and
+    /// diagnostics), or the bytes when they are not UTF-8 (reported at compile time).
+    pub text: Result<Arc<str>, Vec<u8>>,
 }
 
 /// The `.proto` files of one module, ready to compile.
@@ -72,6 +74,8 @@ pub struct SourceSet {
     pub includes: Vec<PathBuf>,
     /// The `buf.yaml` found at the input's root, if any.
     pub config: Option<BufConfig>,
+    /// How much source info [`SourceSet::compile`] keeps in the image.
+    pub source_info: SourceInfo,
 }
 
 /// Checks that a path from a config, an import or a request is a plain relative path:
@@ -174,7 +178,7 @@ impl SourceSet {
                     SourceFile {
                         name: rel,
                         display,
-                        text: String::from_utf8(bytes).map_err(|e| e.into_bytes()),
+                        text: utf8(bytes),
                     },
                 );
             }
@@ -207,7 +211,7 @@ impl SourceSet {
                 SourceFile {
                     name,
                     display: f.display().to_string(),
-                    text: String::from_utf8(bytes).map_err(|e| e.into_bytes()),
+                    text: utf8(bytes),
                 },
             );
         }
@@ -237,7 +241,7 @@ impl SourceSet {
                 SourceFile {
                     display: join_display(display_prefix, &name),
                     name,
-                    text: String::from_utf8(bytes).map_err(|e| e.into_bytes()),
+                    text: utf8(bytes),
                 },
             );
         }
@@ -248,6 +252,13 @@ impl SourceSet {
     pub fn compile(&self) -> Result<Image, SchemaError> {
         image::compile(self)
     }
+}
+
+/// A file's bytes as its text, or back as bytes when they are not UTF-8.
+pub(crate) fn utf8(bytes: Vec<u8>) -> Result<Arc<str>, Vec<u8>> {
+    String::from_utf8(bytes)
+        .map(Arc::from)
+        .map_err(|e| e.into_bytes())
 }
 
 fn read_limited(path: &Path) -> Result<Vec<u8>, SchemaError> {
@@ -337,7 +348,7 @@ impl Input {
 
     /// Reads and compiles the input. `includes` add `-I` import paths.
     pub fn load(&self, includes: &[PathBuf]) -> Result<Loaded, SchemaError> {
-        self.load_with(includes, &BTreeMap::new())
+        self.load_with(includes, &BTreeMap::new(), SourceInfo::Full)
     }
 
     /// Reads and compiles the input; imports that are not in it resolve against `imports`
@@ -346,12 +357,14 @@ impl Input {
         &self,
         includes: &[PathBuf],
         imports: &BTreeMap<String, SourceFile>,
+        source_info: SourceInfo,
     ) -> Result<Loaded, SchemaError> {
         match self {
             Input::Dir(dir) => {
                 let mut set = SourceSet::from_dir(dir, &dir.to_string_lossy())?;
                 set.includes = includes.to_vec();
                 set.imports = imports.clone();
+                set.source_info = source_info;
                 if set.files.is_empty() {
                     return Err(SchemaError::Input {
                         path: dir.display().to_string(),
@@ -366,6 +379,7 @@ impl Input {
             Input::File(file) => {
                 let mut set = SourceSet::from_files(std::slice::from_ref(file), includes)?;
                 set.imports = imports.clone();
+                set.source_info = source_info;
                 Ok(Loaded {
                     image: set.compile()?,
                     config: None,
@@ -379,6 +393,7 @@ impl Input {
                 let mut set = git.load(&git.dir.to_string_lossy())?;
                 set.includes = includes.to_vec();
                 set.imports = imports.clone();
+                set.source_info = source_info;
                 if set.files.is_empty() {
                     return Err(SchemaError::Input {
                         path: format!("{}@{}", git.dir.display(), git.rev),

@@ -172,7 +172,7 @@ fn the_example_estate_round_trips() {
         let dir = root.join(module);
         let set = SourceSet::from_dir(&dir, "").unwrap();
         for f in set.files.values() {
-            files.insert(f.name.clone(), f.text.clone().unwrap());
+            files.insert(f.name.clone(), f.text.clone().unwrap().to_string());
         }
     }
     assert!(files.len() >= 4, "{files:?}");

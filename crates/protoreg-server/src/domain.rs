@@ -151,7 +151,7 @@ pub fn compile(
             let file = protoreg_schema::SourceFile {
                 name: path.clone(),
                 display: format!("{}:{path}", f.provider),
-                text: Ok(f.text.clone()),
+                text: Ok(f.text.as_str().into()),
             };
             (path.clone(), file)
         })

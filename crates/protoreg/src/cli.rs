@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use protoreg_schema::{Input, OutputFormat, SchemaError};
+use protoreg_schema::{Input, OutputFormat, SchemaError, SourceInfo};
 
 #[derive(Parser)]
 #[command(
@@ -187,6 +187,8 @@ pub fn main() -> ExitCode {
     let _ = COLOR.set(cli.color);
     if matches!(cli.command, Command::Serve(_)) {
         set_sigpipe(libc::SIG_IGN);
+    } else {
+        crate::keep_freed_memory();
     }
     let result = match cli.command {
         Command::Build(a) => build(a),
@@ -259,7 +261,9 @@ fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
     let image = if a.inputs.len() == 1 {
         let input = Input::parse(&a.inputs[0])?;
         let imports = input_imports(&input, &a.registry)?;
-        input.load_with(&a.include, &imports)?.image
+        input
+            .load_with(&a.include, &imports, SourceInfo::Full)?
+            .image
     } else {
         let files: Vec<PathBuf> = a.inputs.iter().map(PathBuf::from).collect();
         protoreg_schema::SourceSet::from_files(&files, &a.include)?.compile()?
@@ -338,7 +342,7 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
                 }
                 let imports = input_imports(&input, &a.registry)?;
                 let loaded = input
-                    .load_with(&a.include, &imports)
+                    .load_with(&a.include, &imports, SourceInfo::OnDemand)
                     .with_context(|| format!("--against {against_spec}"))?;
                 Ok((loaded, ids))
             },
@@ -347,7 +351,7 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
             .map_err(anyhow::Error::from)
             .and_then(|i| {
                 let imports = input_imports(&i, &a.registry)?;
-                Ok(i.load_with(&a.include, &imports)?)
+                Ok(i.load_with(&a.include, &imports, SourceInfo::OnDemand)?)
             });
         let prev = prev
             .join()

@@ -296,7 +296,7 @@ impl<'a> Resolver<'a> {
         let mut pinned: VecDeque<(DepRef, Vec<String>)> = VecDeque::new();
         let mut add = |path: String, text: String, provider: String| -> anyhow::Result<()> {
             match imports.get(&path) {
-                Some((f, p)) if f.text.as_ref().ok() != Some(&text) => {
+                Some((f, p)) if f.text.as_deref().ok() != Some(text.as_str()) => {
                     bail!("{path} is provided by both {p} and {provider} with different content")
                 }
                 Some(_) => Ok(()),
@@ -304,7 +304,7 @@ impl<'a> Resolver<'a> {
                     let file = SourceFile {
                         name: path.clone(),
                         display: format!("{provider}:{path}"),
-                        text: Ok(text),
+                        text: Ok(text.into()),
                     };
                     imports.insert(path, (file, provider));
                     Ok(())
@@ -328,7 +328,8 @@ impl<'a> Resolver<'a> {
                 for (path, f) in set.files {
                     let text = f
                         .text
-                        .map_err(|_| anyhow::anyhow!("{}: not valid UTF-8", f.display))?;
+                        .map_err(|_| anyhow::anyhow!("{}: not valid UTF-8", f.display))?
+                        .to_string();
                     add(path, text, dir.display().to_string())?;
                 }
                 for d in self.project.deps_of(local)? {

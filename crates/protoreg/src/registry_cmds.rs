@@ -146,7 +146,7 @@ fn module_files(dir: &Path) -> anyhow::Result<(BTreeMap<String, String>, SourceS
             .text
             .as_ref()
             .map_err(|_| anyhow::anyhow!("{}: file is not valid UTF-8", f.display))?;
-        files.insert(name.clone(), text.clone());
+        files.insert(name.clone(), text.to_string());
     }
     Ok((files, set))
 }
