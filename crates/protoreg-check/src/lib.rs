@@ -196,10 +196,15 @@ pub fn check(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    out.sort_by(|a, b| {
+    sort_findings(&mut out);
+    Ok(out)
+}
+
+/// Sorts findings as buf does (path, place, rule, message).
+pub fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
         (&a.path, a.span, a.rule, &a.message).cmp(&(&b.path, b.span, b.rule, &b.message))
     });
-    Ok(out)
 }
 
 fn under(path: &str, prefix: &str) -> bool {

@@ -359,52 +359,65 @@ impl Input {
         imports: &BTreeMap<String, SourceFile>,
         source_info: SourceInfo,
     ) -> Result<Loaded, SchemaError> {
-        match self {
-            Input::Dir(dir) => {
-                let mut set = SourceSet::from_dir(dir, &dir.to_string_lossy())?;
-                set.includes = includes.to_vec();
-                set.imports = imports.clone();
+        match self.read_with(includes, imports)? {
+            Some(mut set) => {
                 set.source_info = source_info;
-                if set.files.is_empty() {
-                    return Err(SchemaError::Input {
-                        path: dir.display().to_string(),
-                        message: "no .proto files found in this directory".into(),
-                    });
-                }
                 Ok(Loaded {
                     image: set.compile()?,
                     config: set.config,
                 })
             }
+            None => match self {
+                Input::DescriptorSet(path) => Ok(Loaded {
+                    image: Image::from_descriptor_set_file(path)?,
+                    config: None,
+                }),
+                _ => unreachable!("only descriptor sets have no sources"),
+            },
+        }
+    }
+
+    /// Reads the input's `.proto` files without compiling them (`None` for a descriptor set,
+    /// which has no sources).
+    pub fn read_with(
+        &self,
+        includes: &[PathBuf],
+        imports: &BTreeMap<String, SourceFile>,
+    ) -> Result<Option<SourceSet>, SchemaError> {
+        let (mut set, empty) = match self {
+            Input::Dir(dir) => (
+                SourceSet::from_dir(dir, &dir.to_string_lossy())?,
+                SchemaError::Input {
+                    path: dir.display().to_string(),
+                    message: "no .proto files found in this directory".into(),
+                },
+            ),
             Input::File(file) => {
                 let mut set = SourceSet::from_files(std::slice::from_ref(file), includes)?;
-                set.imports = imports.clone();
-                set.source_info = source_info;
-                Ok(Loaded {
-                    image: set.compile()?,
-                    config: None,
-                })
+                // A single file is not a module: no buf.yaml is read for it.
+                set.config = None;
+                (
+                    set,
+                    SchemaError::Input {
+                        path: file.display().to_string(),
+                        message: "no .proto file".into(),
+                    },
+                )
             }
-            Input::DescriptorSet(path) => Ok(Loaded {
-                image: Image::from_descriptor_set_file(path)?,
-                config: None,
-            }),
-            Input::Git(git) => {
-                let mut set = git.load(&git.dir.to_string_lossy())?;
-                set.includes = includes.to_vec();
-                set.imports = imports.clone();
-                set.source_info = source_info;
-                if set.files.is_empty() {
-                    return Err(SchemaError::Input {
-                        path: format!("{}@{}", git.dir.display(), git.rev),
-                        message: "no .proto files at this revision".into(),
-                    });
-                }
-                Ok(Loaded {
-                    image: set.compile()?,
-                    config: set.config,
-                })
-            }
+            Input::DescriptorSet(_) => return Ok(None),
+            Input::Git(git) => (
+                git.load(&git.dir.to_string_lossy())?,
+                SchemaError::Input {
+                    path: format!("{}@{}", git.dir.display(), git.rev),
+                    message: "no .proto files at this revision".into(),
+                },
+            ),
+        };
+        if set.files.is_empty() {
+            return Err(empty);
         }
+        set.includes = includes.to_vec();
+        set.imports = imports.clone();
+        Ok(Some(set))
     }
 }

@@ -53,6 +53,8 @@ enum Command {
     Breaking(BreakingArgs),
     /// List every breaking rule with its categories and why it breaks clients.
     Rules(RulesArgs),
+    /// The local cache of earlier checks: `cache clean`, `cache dir`.
+    Cache(CacheArgs),
     /// Run the registry server (SQLite by default, or PostgreSQL).
     Serve(crate::registry_cmds::ServeArgs),
     /// Push a module directory as a new version of a subject (exit 100 when refused).
@@ -130,8 +132,28 @@ struct BreakingArgs {
     /// of the findings.
     #[arg(long)]
     suggest_accepted: bool,
+    /// Neither read nor fill the local cache ($PROTOREG_CACHE_DIR) of earlier checks.
+    #[arg(long, env = "PROTOREG_NO_CACHE", value_parser = clap::builder::FalseyValueParser::new())]
+    no_cache: bool,
+    /// Say on stderr how much of the check the cache answered.
+    #[arg(long)]
+    cache_stats: bool,
     #[command(flatten)]
     registry: crate::registry_cmds::RegistryArgs,
+}
+
+#[derive(clap::Args)]
+struct CacheArgs {
+    #[command(subcommand)]
+    command: CacheCommand,
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Remove the breaking checker's cached results.
+    Clean,
+    /// Print the cache directory.
+    Dir,
 }
 
 #[derive(clap::Args)]
@@ -194,6 +216,7 @@ pub fn main() -> ExitCode {
         Command::Build(a) => build(a),
         Command::Breaking(a) => breaking(a),
         Command::Rules(a) => rules(a),
+        Command::Cache(a) => cache(a),
         Command::Serve(a) => crate::registry_cmds::serve(a),
         Command::Push(a) => crate::registry_cmds::push(a),
         Command::Pull(a) => crate::registry_cmds::pull(a),
@@ -320,54 +343,28 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
         (None, Some(rev)) => format!("{}#ref={rev}", a.input),
         (None, None) => anyhow::bail!("--against or --against-git is required"),
     };
-    // The two versions compile in parallel (one core each).
     let mut against_ids = protoreg_check::accept::AgainstIds::default();
-    let (current, previous) = std::thread::scope(|scope| {
-        let prev = scope.spawn(
-            || -> anyhow::Result<(protoreg_schema::Loaded, protoreg_check::accept::AgainstIds)> {
-                let mut ids = protoreg_check::accept::AgainstIds::default();
-                if let Some(spec) = against_spec.strip_prefix("registry:") {
-                    let (image, digest) = crate::registry_cmds::registry_image(spec, &a.registry)?;
-                    ids.registry_digest = Some(digest);
-                    let loaded = protoreg_schema::Loaded {
-                        image,
-                        config: None,
-                    };
-                    return Ok((loaded, ids));
-                }
-                let input = Input::parse(&against_spec)
-                    .with_context(|| format!("--against {against_spec}"))?;
-                if let Input::Git(git) = &input {
-                    ids.git_commit = Some(git.commit_id()?);
-                }
-                let imports = input_imports(&input, &a.registry)?;
-                let loaded = input
-                    .load_with(&a.include, &imports, SourceInfo::OnDemand)
-                    .with_context(|| format!("--against {against_spec}"))?;
-                Ok((loaded, ids))
-            },
-        );
-        let cur = Input::parse(&a.input)
-            .map_err(anyhow::Error::from)
-            .and_then(|i| {
-                let imports = input_imports(&i, &a.registry)?;
-                Ok(i.load_with(&a.include, &imports, SourceInfo::OnDemand)?)
-            });
-        let prev = prev
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("loading --against failed")))
-            .map(|(loaded, ids)| {
-                against_ids = ids;
-                loaded
-            });
-        (cur, prev)
-    });
-    let (current, previous) = (current?, previous?);
+    let current = read_side(&a.input, &a.include, &a.registry)?;
+    let previous = if let Some(spec) = against_spec.strip_prefix("registry:") {
+        let (image, digest) = crate::registry_cmds::registry_image(spec, &a.registry)?;
+        against_ids.registry_digest = Some(digest);
+        Side::Compiled(Box::new(protoreg_schema::Loaded {
+            image,
+            config: None,
+        }))
+    } else {
+        let input =
+            Input::parse(&against_spec).with_context(|| format!("--against {against_spec}"))?;
+        if let Input::Git(git) = &input {
+            against_ids.git_commit = Some(git.commit_id()?);
+        }
+        read_side(&against_spec, &a.include, &a.registry)
+            .with_context(|| format!("--against {against_spec}"))?
+    };
     let config = match &a.config {
         Some(path) => protoreg_schema::BufConfig::from_file(path)?.breaking,
         None => current
-            .config
-            .as_ref()
+            .config()
             .map(|c| c.breaking.clone())
             .unwrap_or_else(|| protoreg_schema::BreakingConfig {
                 version: "v1".into(),
@@ -399,7 +396,40 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
         paths: a.paths,
         exclude_paths: a.exclude_paths,
     };
-    let mut findings = protoreg_check::check(&current.image, &previous.image, &opts)?;
+    let cache = (!a.no_cache).then(|| protoreg_cache::Cache::new(&crate::project::cache_dir()));
+    let (mut findings, previous_image) = match (current, previous) {
+        (Side::Sources(cur), Side::Sources(prev)) => {
+            let report = protoreg_cache::check(&cur, &prev, &opts, cache.as_ref())?;
+            if a.cache_stats {
+                let s = report.stats;
+                eprintln!(
+                    "cache: {} of {} units reused, {} files compiled{}",
+                    s.reused,
+                    s.units,
+                    s.compiled,
+                    if s.full { " (everything)" } else { "" }
+                );
+            }
+            (report.findings, PreviousImage::Sources(prev))
+        }
+        (cur, prev) => {
+            // A descriptor set or a registry version on one side: compile what has sources
+            // (both in parallel) and compare the images.
+            let (cur, prev) = std::thread::scope(|scope| {
+                let p = scope.spawn(|| prev.into_image());
+                let c = cur.into_image();
+                (
+                    c,
+                    p.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("loading --against failed"))),
+                )
+            });
+            let (cur, prev) = (cur?, prev?);
+            let findings = protoreg_check::check(&cur, &prev, &opts)?;
+            std::mem::forget(cur);
+            (findings, PreviousImage::Compiled(prev))
+        }
+    };
     let exemptions_path = a.accepted.clone().or_else(|| {
         let beside_input = input_dir
             .as_ref()
@@ -420,7 +450,9 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
         && against_ids.git_commit.is_none()
         && against_ids.registry_digest.is_none();
     if wants_content || exemptions.as_ref().is_some_and(|e| e.needs_content_id()) {
-        against_ids.content = Some(protoreg_check::accept::content_id(&previous.image));
+        against_ids.content = Some(protoreg_check::accept::content_id(
+            &*previous_image.image()?,
+        ));
     }
     if let Some(ex) = &exemptions {
         for e in ex.apply(&mut findings, &against_ids) {
@@ -435,7 +467,7 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
         std::io::stdout()
             .lock()
             .write_all(protoreg_check::accept::suggest(&findings, &against).as_bytes())?;
-        std::mem::forget((current, previous));
+        std::mem::forget(previous_image);
         return Ok(ExitCode::SUCCESS);
     }
     let sources = |display: &str| -> Option<String> { std::fs::read_to_string(display).ok() };
@@ -448,13 +480,91 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(rendered.as_bytes())?;
     stdout.flush()?;
-    // The process exits next: freeing two large images would only cost time.
-    std::mem::forget((current, previous));
+    // The process exits next: freeing a large image would only cost time.
+    std::mem::forget(previous_image);
     Ok(if findings.iter().all(|f| f.accepted.is_some()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FINDINGS)
     })
+}
+
+/// One side of a comparison: its sources, or an image when it has none (a descriptor set,
+/// a registry version).
+enum Side {
+    Sources(Box<protoreg_schema::SourceSet>),
+    Compiled(Box<protoreg_schema::Loaded>),
+}
+
+impl Side {
+    fn config(&self) -> Option<&protoreg_schema::BufConfig> {
+        match self {
+            Side::Sources(s) => s.config.as_ref(),
+            Side::Compiled(l) => l.config.as_ref(),
+        }
+    }
+
+    fn into_image(self) -> anyhow::Result<protoreg_schema::Image> {
+        match self {
+            Side::Sources(mut s) => {
+                s.source_info = SourceInfo::OnDemand;
+                Ok(s.compile()?)
+            }
+            Side::Compiled(l) => Ok(l.image),
+        }
+    }
+}
+
+/// The previous side, compiled only if an exemption needs its content.
+enum PreviousImage {
+    Sources(Box<protoreg_schema::SourceSet>),
+    Compiled(protoreg_schema::Image),
+}
+
+impl PreviousImage {
+    fn image(&self) -> anyhow::Result<std::borrow::Cow<'_, protoreg_schema::Image>> {
+        Ok(match self {
+            PreviousImage::Sources(s) => std::borrow::Cow::Owned(s.compile()?),
+            PreviousImage::Compiled(i) => std::borrow::Cow::Borrowed(i),
+        })
+    }
+}
+
+/// Reads an input: its sources (with what its registry dependencies provide), or the image
+/// of a descriptor set.
+fn read_side(
+    spec: &str,
+    include: &[PathBuf],
+    registry: &crate::registry_cmds::RegistryArgs,
+) -> anyhow::Result<Side> {
+    let input = Input::parse(spec)?;
+    let imports = input_imports(&input, registry)?;
+    Ok(match input.read_with(include, &imports)? {
+        Some(set) => Side::Sources(Box::new(set)),
+        None => Side::Compiled(Box::new(input.load_with(
+            include,
+            &imports,
+            SourceInfo::OnDemand,
+        )?)),
+    })
+}
+
+/// `protoreg cache clean|dir`.
+fn cache(a: CacheArgs) -> anyhow::Result<ExitCode> {
+    let dir = crate::project::cache_dir();
+    match a.command {
+        CacheCommand::Dir => println!("{}", dir.display()),
+        CacheCommand::Clean => {
+            let cleaned = protoreg_cache::Cache::new(&dir).clean()?;
+            println!(
+                "removed {} cached results ({} KiB) from {}",
+                cleaned.files,
+                cleaned.bytes.div_ceil(1024),
+                dir.join("check").display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The directory an input names (a module directory, a git ref's directory, a file's

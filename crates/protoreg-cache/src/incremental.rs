@@ -1,0 +1,683 @@
+//! The incremental breaking check.
+//!
+//! Every rule pairs elements by file path or by full name, and a full name begins with its
+//! package; so the findings about the files of one package (on either side) depend only on
+//! those files and on what they import. Packages are grouped into *units*: a file whose
+//! path is on both sides joins its two packages, and package `a` joins `a.b.x` when `a`
+//! declares a top-level `b` (`a.b.C` could then name either). A unit's findings are
+//! cached under a key made of the checker's identity, the options, and, for each of its
+//! files on each side, the path, how it is shown, and the digest of its text and of
+//! everything it imports. A run recomputes only the units whose key is not cached, in one
+//! compile of their files (the rest of each side is there to be imported); when most of
+//! them changed it compiles everything once, as a run without cache does, and stores every
+//! unit's findings.
+//!
+//! What a file declares (package, imports, top-level names) is cached by the digest of its
+//! text, so an unchanged file is not parsed to find its unit.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use protoreg_check::{Finding, Options, Span};
+use protoreg_schema::{Image, SchemaError, SourceFile, SourceInfo, SourceSet};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::store::Cache;
+
+/// Bumped whenever what is stored or how keys are made changes.
+const FORMAT: &str = "incremental-check 1";
+
+/// Fewer missing facts than this (or than 2 % of the files) are parsed one by one; more
+/// mean a first run or a large change, and everything is compiled at once.
+const PARSE_ALONE: usize = 32;
+
+/// Errors of a check.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error(transparent)]
+    Check(#[from] protoreg_check::CheckError),
+}
+
+/// How a run went: for the benchmark and `--verbose`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Units (groups of packages) in the comparison.
+    pub units: usize,
+    /// Units whose findings came from the cache.
+    pub reused: usize,
+    /// Files compiled (targets and imports, both sides).
+    pub compiled: usize,
+    /// Whether everything was compiled at once.
+    pub full: bool,
+}
+
+/// Findings and how they were had.
+#[derive(Debug)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub stats: Stats,
+}
+
+/// What a file declares, as far as units and keys need.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct Facts {
+    package: String,
+    /// Imports, then `import option` files.
+    imports: Vec<String>,
+    /// Names of the top-level messages, enums, services and extensions.
+    names: Vec<String>,
+}
+
+impl Facts {
+    fn of(proto: &prost_types::FileDescriptorProto, option_imports: &[String]) -> Facts {
+        let mut names: Vec<String> = proto
+            .message_type
+            .iter()
+            .map(|m| m.name().to_string())
+            .chain(proto.enum_type.iter().map(|e| e.name().to_string()))
+            .chain(proto.service.iter().map(|s| s.name().to_string()))
+            .chain(proto.extension.iter().map(|x| x.name().to_string()))
+            .collect();
+        names.sort();
+        names.dedup();
+        Facts {
+            package: proto.package().to_string(),
+            imports: proto
+                .dependency
+                .iter()
+                .chain(option_imports)
+                .cloned()
+                .collect(),
+            names,
+        }
+    }
+}
+
+/// A finding as stored (its rule by id).
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    path: Option<String>,
+    span: [u32; 4],
+    rule: String,
+    message: String,
+    fix: Option<String>,
+    element: String,
+    file_name: Option<String>,
+    against_file_name: Option<String>,
+    packages: (Option<String>, Option<String>),
+}
+
+impl Stored {
+    fn from(f: &Finding) -> Stored {
+        let s = f.span;
+        Stored {
+            path: f.path.clone(),
+            span: [s.start_line, s.start_column, s.end_line, s.end_column],
+            rule: f.rule.to_string(),
+            message: f.message.clone(),
+            fix: f.fix.clone(),
+            element: f.element.clone(),
+            file_name: f.file_name.clone(),
+            against_file_name: f.against_file_name.clone(),
+            packages: f.packages.clone(),
+        }
+    }
+
+    fn into_finding(self) -> Option<Finding> {
+        let rule = protoreg_check::RULES.iter().find(|r| r.id == self.rule)?.id;
+        let [start_line, start_column, end_line, end_column] = self.span;
+        Some(Finding {
+            path: self.path,
+            span: Span {
+                start_line,
+                start_column,
+                end_line,
+                end_column,
+            },
+            rule,
+            message: self.message,
+            fix: self.fix,
+            element: self.element,
+            accepted: None,
+            file_name: self.file_name,
+            against_file_name: self.against_file_name,
+            packages: self.packages,
+        })
+    }
+}
+
+/// Compares `current` against `previous`, reusing and filling `cache` when there is one.
+/// The findings are those of [`full`] (compile both, check), whatever the cache holds.
+pub fn check(
+    current: &SourceSet,
+    previous: &SourceSet,
+    opts: &Options,
+    cache: Option<&Cache>,
+) -> Result<Report, Error> {
+    match cache {
+        Some(cache) if eligible(current, previous, opts) => {
+            Incremental::new(cache, opts).run(current, previous)
+        }
+        _ => {
+            let (findings, compiled) = full(current, previous, opts)?;
+            Ok(Report {
+                findings: findings.0,
+                stats: Stats {
+                    full: true,
+                    compiled,
+                    ..Default::default()
+                },
+            })
+        }
+    }
+}
+
+/// Whether units can stand for the whole: every file of both sides is a target read as
+/// text (no `-I` paths or registry files, whose findings belong to no unit), and only buf's
+/// rules are selected (protoreg's own compare option values across the image).
+fn eligible(current: &SourceSet, previous: &SourceSet, opts: &Options) -> bool {
+    let plain = |s: &SourceSet| {
+        s.includes.is_empty() && s.imports.is_empty() && s.files.values().all(|f| f.text.is_ok())
+    };
+    let buf_only = protoreg_check::selected_rules(&opts.config)
+        .map(|ids| {
+            protoreg_check::RULES
+                .iter()
+                .filter(|r| ids.contains(r.id))
+                .all(|r| r.is_buf())
+        })
+        .unwrap_or(false);
+    plain(current) && plain(previous) && buf_only
+}
+
+/// Both sides compiled (in parallel) and checked: the answer without cache.
+type Compiled = (Findings, usize);
+struct Findings(Vec<Finding>);
+
+fn compile_pair(current: &SourceSet, previous: &SourceSet) -> Result<(Image, Image), Error> {
+    let on_demand = |s: &SourceSet| {
+        let mut s = s.clone();
+        s.source_info = SourceInfo::OnDemand;
+        s
+    };
+    let (cur, prev) = (on_demand(current), on_demand(previous));
+    let (c, p) = std::thread::scope(|scope| {
+        let p = scope.spawn(|| prev.compile());
+        let c = cur.compile();
+        (c, p.join())
+    });
+    let p = p.unwrap_or_else(|_| {
+        Err(SchemaError::Input {
+            path: ".".into(),
+            message: "compiling the previous side failed".into(),
+        })
+    });
+    Ok((c?, p?))
+}
+
+fn full(current: &SourceSet, previous: &SourceSet, opts: &Options) -> Result<Compiled, Error> {
+    let (cur, prev) = compile_pair(current, previous)?;
+    let findings = protoreg_check::check(&cur, &prev, opts)?;
+    let compiled = cur.files.len() + prev.files.len();
+    // The process is about to exit or to drop them: freeing two large images costs time.
+    std::mem::forget((cur, prev));
+    Ok((Findings(findings), compiled))
+}
+
+enum Fallback {
+    /// Compile everything at once (first run, large change).
+    Full,
+    Error(Error),
+}
+
+impl From<Error> for Fallback {
+    fn from(e: Error) -> Self {
+        Fallback::Error(e)
+    }
+}
+
+struct Incremental<'c> {
+    cache: &'c Cache,
+    opts: &'c Options,
+    /// The checker's identity and the options: part of every unit's key.
+    base: String,
+}
+
+/// One side: each file's text digest and closure key, and its facts.
+struct SideKeys {
+    digest: BTreeMap<String, String>,
+    closure: BTreeMap<String, String>,
+}
+
+impl<'c> Incremental<'c> {
+    fn new(cache: &'c Cache, opts: &'c Options) -> Self {
+        Incremental {
+            cache,
+            opts,
+            base: format!("{FORMAT}\n{}\n{opts:?}", checker_identity()),
+        }
+    }
+
+    fn run(&self, current: &SourceSet, previous: &SourceSet) -> Result<Report, Error> {
+        match self.try_units(current, previous) {
+            Ok(r) => Ok(r),
+            Err(Fallback::Full) => self.full_and_store(current, previous),
+            Err(Fallback::Error(e)) => Err(e),
+        }
+    }
+
+    /// Everything compiled at once; every unit's findings (and every file's facts) stored.
+    fn full_and_store(&self, current: &SourceSet, previous: &SourceSet) -> Result<Report, Error> {
+        let (cur, prev) = compile_pair(current, previous)?;
+        let findings = protoreg_check::check(&cur, &prev, self.opts)?;
+        let mut facts = self.load_facts();
+        let cur_digests = digests(current);
+        let prev_digests = digests(previous);
+        for (image, ds) in [(&cur, &cur_digests), (&prev, &prev_digests)] {
+            for f in image.files.iter().filter(|f| !f.is_import) {
+                if let Some(d) = ds.get(f.proto.name()) {
+                    facts
+                        .entry(d.clone())
+                        .or_insert_with(|| Facts::of(&f.proto, &f.extras.option_dependency));
+                }
+            }
+        }
+        self.store_facts(&facts);
+        let compiled = cur.files.len() + prev.files.len();
+        std::mem::forget((cur, prev));
+        let mut stats = Stats {
+            full: true,
+            compiled,
+            ..Default::default()
+        };
+        if let Some(units) = Units::of(current, previous, &facts) {
+            stats.units = units.keys.len();
+            if let Some(by_unit) = units.attribute(&findings) {
+                for (u, key) in units.keys.iter().enumerate() {
+                    let empty = Vec::new();
+                    self.store_unit(key, by_unit.get(&u).unwrap_or(&empty));
+                }
+                self.cache.evict();
+            }
+        }
+        Ok(Report { findings, stats })
+    }
+
+    /// Units from the cache, the rest compiled together.
+    fn try_units(&self, current: &SourceSet, previous: &SourceSet) -> Result<Report, Fallback> {
+        let mut facts = self.load_facts();
+        let mut added = false;
+        let total = current.files.len() + previous.files.len();
+        for set in [current, previous] {
+            let missing: Vec<&SourceFile> = set
+                .files
+                .values()
+                .filter(|f| !facts.contains_key(&digest_of(f)))
+                .collect();
+            if missing.len() > PARSE_ALONE.max(total / 50) {
+                return Err(Fallback::Full);
+            }
+            for f in missing {
+                let Ok(text) = &f.text else {
+                    return Err(Fallback::Full);
+                };
+                // A file that does not parse: the full compile reports it as usual.
+                let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+                let parsed = protoreg_parse::parse(&f.name, text).map_err(|_| Fallback::Full)?;
+                facts.insert(
+                    digest_of(f),
+                    Facts::of(&parsed.proto, &parsed.option_dependency),
+                );
+                added = true;
+            }
+        }
+        let units = Units::of(current, previous, &facts).ok_or(Fallback::Full)?;
+        let mut findings = Vec::new();
+        let mut missed: BTreeSet<usize> = BTreeSet::new();
+        for (u, key) in units.keys.iter().enumerate() {
+            match self.load_unit(key) {
+                Some(mut f) => findings.append(&mut f),
+                None => {
+                    missed.insert(u);
+                }
+            }
+        }
+        let missed_files: usize = missed.iter().map(|u| units.files_of(*u)).sum();
+        if missed_files * 2 > total {
+            return Err(Fallback::Full);
+        }
+        if added {
+            self.store_facts(&facts);
+        }
+        let mut stats = Stats {
+            units: units.keys.len(),
+            reused: units.keys.len() - missed.len(),
+            ..Default::default()
+        };
+        if !missed.is_empty() {
+            let only = |set: &SourceSet, side: usize| {
+                let mut part = set.clone();
+                let (targets, imports): (BTreeMap<_, _>, BTreeMap<_, _>) =
+                    std::mem::take(&mut part.files)
+                        .into_iter()
+                        .partition(|(name, _)| {
+                            units
+                                .unit_of_file(side, name)
+                                .is_some_and(|u| missed.contains(&u))
+                        });
+                part.files = targets;
+                part.imports = imports;
+                part
+            };
+            let (cur_part, prev_part) = (only(current, 0), only(previous, 1));
+            let mut opts = self.opts.clone();
+            // The other units' files are imports here: they are indexed (a type they
+            // define is looked up as in a full run) and what is found in them is dropped.
+            opts.exclude_imports = false;
+            let mut fresh = if cur_part.files.is_empty() || prev_part.files.is_empty() {
+                // One side has none of the changed units' files (all deleted or all new):
+                // the whole comparison, which is small then, says it.
+                return Err(Fallback::Full);
+            } else {
+                let (cur, prev) = compile_pair(&cur_part, &prev_part)?;
+                stats.compiled = cur.files.len() + prev.files.len();
+                let f = protoreg_check::check(&cur, &prev, &opts).map_err(Error::from)?;
+                drop((cur, prev));
+                f
+            };
+            let by_unit = units.attribute(&fresh).ok_or(Fallback::Full)?;
+            for u in &missed {
+                let empty = Vec::new();
+                self.store_unit(&units.keys[*u], by_unit.get(u).unwrap_or(&empty));
+            }
+            fresh.retain(|f| {
+                units
+                    .unit_of_finding(f)
+                    .is_some_and(|u| missed.contains(&u))
+            });
+            findings.append(&mut fresh);
+            self.cache.evict();
+        }
+        protoreg_check::sort_findings(&mut findings);
+        Ok(Report { findings, stats })
+    }
+
+    fn load_facts(&self) -> HashMap<String, Facts> {
+        self.cache
+            .get("facts", "index")
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn store_facts(&self, facts: &HashMap<String, Facts>) {
+        // Sorted, so that equal contents make equal entries.
+        let sorted: BTreeMap<&String, &Facts> = facts.iter().collect();
+        if let Ok(body) = serde_json::to_vec(&sorted) {
+            let _ = self.cache.put("facts", "index", &body);
+        }
+    }
+
+    fn unit_key(&self, key: &str) -> String {
+        hex::encode(Sha256::digest(format!("{}\n{key}", self.base)))
+    }
+
+    fn load_unit(&self, key: &str) -> Option<Vec<Finding>> {
+        let body = self.cache.get("findings", &self.unit_key(key))?;
+        let stored: Vec<Stored> = serde_json::from_slice(&body).ok()?;
+        stored.into_iter().map(Stored::into_finding).collect()
+    }
+
+    fn store_unit(&self, key: &str, findings: &[&Finding]) {
+        let stored: Vec<Stored> = findings.iter().map(|f| Stored::from(f)).collect();
+        if let Ok(body) = serde_json::to_vec(&stored) {
+            let _ = self.cache.put("findings", &self.unit_key(key), &body);
+        }
+    }
+}
+
+/// The running binary's identity (size and modification time): a rebuilt checker never
+/// reads what an older one stored.
+fn checker_identity() -> String {
+    let exe = std::env::current_exe().ok();
+    let meta = exe.as_ref().and_then(|e| std::fs::metadata(e).ok());
+    let mtime = meta
+        .as_ref()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{} {} {}",
+        env!("CARGO_PKG_VERSION"),
+        meta.map(|m| m.len()).unwrap_or(0),
+        mtime
+    )
+}
+
+fn digest_of(f: &SourceFile) -> String {
+    match &f.text {
+        Ok(t) => hex::encode(Sha256::digest(t.as_bytes())),
+        Err(b) => hex::encode(Sha256::digest(b)),
+    }
+}
+
+fn digests(set: &SourceSet) -> BTreeMap<String, String> {
+    set.files
+        .iter()
+        .map(|(n, f)| (n.clone(), digest_of(f)))
+        .collect()
+}
+
+/// The comparison cut into units.
+struct Units {
+    /// Per unit, the key of its files (before the checker identity and options).
+    keys: Vec<String>,
+    /// Per side, file -> unit.
+    file_unit: [HashMap<String, usize>; 2],
+    /// package -> unit.
+    package_unit: HashMap<String, usize>,
+    files_per_unit: Vec<usize>,
+}
+
+impl Units {
+    fn of(
+        current: &SourceSet,
+        previous: &SourceSet,
+        facts: &HashMap<String, Facts>,
+    ) -> Option<Units> {
+        let sides = [current, previous];
+        let keys: [SideKeys; 2] = [
+            SideKeys::of(current, facts)?,
+            SideKeys::of(previous, facts)?,
+        ];
+        let facts_of = |side: usize, name: &str| facts.get(keys[side].digest.get(name)?);
+        // Union-find over packages.
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        let mut parent: Vec<usize> = Vec::new();
+        let mut id = |p: &str, parent: &mut Vec<usize>| -> usize {
+            *ids.entry(p.to_string()).or_insert_with(|| {
+                parent.push(parent.len());
+                parent.len() - 1
+            })
+        };
+        fn find(parent: &mut [usize], mut x: usize) -> usize {
+            while parent[x] != x {
+                parent[x] = parent[parent[x]];
+                x = parent[x];
+            }
+            x
+        }
+        let mut names: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for (side, set) in sides.iter().enumerate() {
+            for name in set.files.keys() {
+                let f = facts_of(side, name)?;
+                id(&f.package, &mut parent);
+                names
+                    .entry(f.package.clone())
+                    .or_default()
+                    .extend(f.names.iter().cloned());
+            }
+        }
+        // A path on both sides pairs its files, whatever their packages.
+        for name in current.files.keys() {
+            if previous.files.contains_key(name) {
+                let (a, b) = (facts_of(0, name)?, facts_of(1, name)?);
+                let (a, b) = (id(&a.package, &mut parent), id(&b.package, &mut parent));
+                let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+                parent[ra] = rb;
+            }
+        }
+        // `a.b.C` is ambiguous when package `a` declares `b`.
+        let packages: Vec<String> = names.keys().cloned().collect();
+        for p in &packages {
+            for (i, _) in p.match_indices('.') {
+                let (q, rest) = (&p[..i], &p[i + 1..]);
+                let seg = rest.split('.').next().unwrap_or(rest);
+                if names.get(q).is_some_and(|n| n.contains(seg)) {
+                    let (a, b) = (id(p, &mut parent), id(q, &mut parent));
+                    let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+                    parent[ra] = rb;
+                }
+            }
+        }
+        // Number the units by their smallest package, so that keys do not depend on order.
+        let mut roots: BTreeMap<usize, String> = BTreeMap::new();
+        for p in &packages {
+            let r = find(&mut parent, ids[p]);
+            let e = roots.entry(r).or_insert_with(|| p.clone());
+            if p < e {
+                *e = p.clone();
+            }
+        }
+        let order: BTreeMap<&String, usize> =
+            roots.values().enumerate().map(|(i, p)| (p, i)).collect();
+        let unit_of_root: HashMap<usize, usize> =
+            roots.iter().map(|(r, p)| (*r, order[p])).collect();
+        let package_unit: HashMap<String, usize> = packages
+            .iter()
+            .map(|p| (p.clone(), unit_of_root[&find(&mut parent, ids[p])]))
+            .collect();
+        let mut lines: Vec<Vec<String>> = vec![Vec::new(); roots.len()];
+        let mut file_unit: [HashMap<String, usize>; 2] = [HashMap::new(), HashMap::new()];
+        for (side, set) in sides.iter().enumerate() {
+            for (name, f) in &set.files {
+                let u = package_unit[&facts_of(side, name)?.package];
+                file_unit[side].insert(name.clone(), u);
+                let closure = &keys[side].closure[name];
+                lines[u].push(format!("{side} {name} {} {closure}", f.display));
+            }
+        }
+        let files_per_unit = lines.iter().map(Vec::len).collect();
+        let keys = lines
+            .into_iter()
+            .map(|mut l| {
+                l.sort();
+                hex::encode(Sha256::digest(l.join("\n")))
+            })
+            .collect();
+        Some(Units {
+            keys,
+            file_unit,
+            package_unit,
+            files_per_unit,
+        })
+    }
+
+    fn files_of(&self, unit: usize) -> usize {
+        self.files_per_unit[unit]
+    }
+
+    fn unit_of_file(&self, side: usize, name: &str) -> Option<usize> {
+        self.file_unit[side].get(name).copied()
+    }
+
+    /// The unit a finding belongs to: its current file's, else its previous file's, else
+    /// its package's.
+    fn unit_of_finding(&self, f: &Finding) -> Option<usize> {
+        f.file_name
+            .as_deref()
+            .and_then(|n| self.unit_of_file(0, n))
+            .or_else(|| {
+                f.against_file_name
+                    .as_deref()
+                    .and_then(|n| self.unit_of_file(1, n))
+            })
+            .or_else(|| {
+                let (c, p) = &f.packages;
+                c.as_ref()
+                    .or(p.as_ref())
+                    .and_then(|p| self.package_unit.get(p).copied())
+            })
+    }
+
+    /// Findings by unit; `None` when one belongs to none (then nothing is stored).
+    fn attribute<'f>(&self, findings: &'f [Finding]) -> Option<HashMap<usize, Vec<&'f Finding>>> {
+        let mut out: HashMap<usize, Vec<&Finding>> = HashMap::new();
+        for f in findings {
+            match self.unit_of_finding(f) {
+                Some(u) => out.entry(u).or_default().push(f),
+                // In an import outside the input (a well-known type): not any unit's.
+                None if is_import_finding(f) => {}
+                None => return None,
+            }
+        }
+        Some(out)
+    }
+}
+
+/// A finding about a file neither side has as a target (only possible for the bundled
+/// well-known types, which are the same on both sides, so this is defensive).
+fn is_import_finding(f: &Finding) -> bool {
+    f.file_name
+        .as_deref()
+        .or(f.against_file_name.as_deref())
+        .is_some_and(|n| n.starts_with("google/protobuf/"))
+}
+
+impl SideKeys {
+    /// Digests and closure keys (a file's text and, recursively, its imports'); `None` on an
+    /// import cycle, which the compile reports.
+    fn of(set: &SourceSet, facts: &HashMap<String, Facts>) -> Option<SideKeys> {
+        let digest = digests(set);
+        let mut closure: BTreeMap<String, String> = BTreeMap::new();
+        fn visit(
+            name: &str,
+            digest: &BTreeMap<String, String>,
+            facts: &HashMap<String, Facts>,
+            closure: &mut BTreeMap<String, String>,
+            stack: &mut Vec<String>,
+        ) -> Option<String> {
+            if let Some(k) = closure.get(name) {
+                return Some(k.clone());
+            }
+            let Some(d) = digest.get(name) else {
+                // Not in the input: a well-known type or a built-in, fixed by the binary.
+                return Some(format!("builtin:{name}"));
+            };
+            if stack.iter().any(|s| s == name) {
+                return None;
+            }
+            stack.push(name.to_string());
+            let mut h = Sha256::new();
+            h.update(d.as_bytes());
+            for i in &facts.get(d)?.imports {
+                let k = visit(i, digest, facts, closure, stack)?;
+                h.update(b"\n");
+                h.update(i.as_bytes());
+                h.update(b" ");
+                h.update(k.as_bytes());
+            }
+            stack.pop();
+            let k = hex::encode(h.finalize());
+            closure.insert(name.to_string(), k.clone());
+            Some(k)
+        }
+        let mut stack = Vec::new();
+        for name in set.files.keys() {
+            visit(name, &digest, facts, &mut closure, &mut stack)?;
+        }
+        Some(SideKeys { digest, closure })
+    }
+}
