@@ -218,12 +218,65 @@ fn compile_pair(current: &SourceSet, previous: &SourceSet) -> Result<(Image, Ima
 }
 
 fn full(current: &SourceSet, previous: &SourceSet, opts: &Options) -> Result<Compiled, Error> {
-    let (cur, prev) = compile_pair(current, previous)?;
-    let findings = protoreg_check::check(&cur, &prev, opts)?;
+    let (findings, cur, prev) = compile_and_check(current, previous, opts)?;
     let compiled = cur.files.len() + prev.files.len();
     // The process is about to exit or to drop them: freeing two large images costs time.
     std::mem::forget((cur, prev));
     Ok((Findings(findings), compiled))
+}
+
+/// Compiles both sides, one on another thread, and checks them; the side with fewer files
+/// is compiled here and indexed while the other finishes.
+fn compile_and_check(
+    current: &SourceSet,
+    previous: &SourceSet,
+    opts: &Options,
+) -> Result<(Vec<Finding>, Image, Image), Error> {
+    let on_demand = |s: &SourceSet| {
+        let mut s = s.clone();
+        s.source_info = SourceInfo::OnDemand;
+        s
+    };
+    let (cur, prev) = (on_demand(current), on_demand(previous));
+    let current_first = cur.files.len() <= prev.files.len();
+    let (here, there) = if current_first {
+        (&cur, &prev)
+    } else {
+        (&prev, &cur)
+    };
+    let first = if current_first {
+        protoreg_check::First::Current
+    } else {
+        protoreg_check::First::Previous
+    };
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| there.compile());
+        let rest = || {
+            other.join().unwrap_or_else(|_| {
+                Err(SchemaError::Input {
+                    path: ".".into(),
+                    message: "compiling the other side failed".into(),
+                })
+            })
+        };
+        let ready = match here.compile() {
+            Ok(i) => i,
+            Err(e) => {
+                // The current side's errors are the ones reported when both fail.
+                return Err(match (current_first, rest()) {
+                    (false, Err(current_error)) => current_error,
+                    _ => e,
+                }
+                .into());
+            }
+        };
+        let (findings, other) = protoreg_check::check_overlapped(&ready, first, rest, opts)??;
+        Ok(if current_first {
+            (findings, ready, other)
+        } else {
+            (findings, other, ready)
+        })
+    })
 }
 
 enum Fallback {
@@ -270,8 +323,7 @@ impl<'c> Incremental<'c> {
 
     /// Everything compiled at once; every unit's findings (and every file's facts) stored.
     fn full_and_store(&self, current: &SourceSet, previous: &SourceSet) -> Result<Report, Error> {
-        let (cur, prev) = compile_pair(current, previous)?;
-        let findings = protoreg_check::check(&cur, &prev, self.opts)?;
+        let (findings, cur, prev) = compile_and_check(current, previous, self.opts)?;
         let mut facts = self.load_facts();
         let cur_digests = digests(current);
         let prev_digests = digests(previous);

@@ -170,6 +170,47 @@ pub fn check(
     let selected = selected_rules(&opts.config)?;
     let cur = index::Side::new(current, opts.exclude_imports);
     let prev = index::Side::new(previous, opts.exclude_imports);
+    run(current, previous, cur, prev, &selected, opts)
+}
+
+/// Which side [`check_overlapped`] has first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum First {
+    Current,
+    Previous,
+}
+
+/// [`check`] for a caller still making one of the images: the side it has (`ready`) is
+/// indexed while `rest` finishes the other (joining the thread that compiles it, say).
+/// Returns the findings and the other image (the caller decides when to free it).
+pub fn check_overlapped<E>(
+    ready: &Image,
+    first: First,
+    rest: impl FnOnce() -> Result<Image, E>,
+    opts: &Options,
+) -> Result<Result<(Vec<Finding>, Image), CheckError>, E> {
+    let selected = match selected_rules(&opts.config) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    let a = index::Side::new(ready, opts.exclude_imports);
+    let other = rest()?;
+    let b = index::Side::new(&other, opts.exclude_imports);
+    let found = match first {
+        First::Current => run(ready, &other, a, b, &selected, opts),
+        First::Previous => run(&other, ready, b, a, &selected, opts),
+    };
+    Ok(found.map(|f| (f, other)))
+}
+
+fn run<'a>(
+    current: &'a Image,
+    previous: &'a Image,
+    cur: index::Side<'a>,
+    prev: index::Side<'a>,
+    selected: &BTreeSet<&'static str>,
+    opts: &Options,
+) -> Result<Vec<Finding>, CheckError> {
     // protoreg's own rules read option extensions: scan both sides at once.
     if RULES.iter().any(|r| !r.is_buf() && selected.contains(r.id)) {
         let (c, p) = std::thread::scope(|s| {
@@ -181,13 +222,16 @@ pub fn check(
         prev.install_options(p);
     }
     let mut out = Vec::new();
+    let pairs = rules::Pairs::default();
+    let mut cx = rules::Cx {
+        cur: &cur,
+        prev: &prev,
+        rule: "",
+        out: &mut out,
+        pairs: &pairs,
+    };
     for rule in RULES.iter().filter(|r| selected.contains(r.id)) {
-        let mut cx = rules::Cx {
-            cur: &cur,
-            prev: &prev,
-            rule: rule.id,
-            out: &mut out,
-        };
+        cx.rule = rule.id;
         (rule.check)(&mut cx);
     }
     let mut out: Vec<Finding> = out
