@@ -336,6 +336,18 @@ impl<'c> Incremental<'c> {
                 }
             }
         }
+        // Files the image does not hold as targets (vendored copies of bundled feature
+        // files) are parsed for their facts.
+        for set in [current, previous] {
+            for f in set.files.values() {
+                let d = digest_of(f);
+                if !facts.contains_key(&d)
+                    && let Some(parsed) = parse_facts(f)
+                {
+                    facts.insert(d, parsed);
+                }
+            }
+        }
         self.store_facts(&facts);
         let compiled = cur.files.len() + prev.files.len();
         std::mem::forget((cur, prev));
@@ -372,16 +384,9 @@ impl<'c> Incremental<'c> {
                 return Err(Fallback::Full);
             }
             for f in missing {
-                let Ok(text) = &f.text else {
-                    return Err(Fallback::Full);
-                };
                 // A file that does not parse: the full compile reports it as usual.
-                let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-                let parsed = protoreg_parse::parse(&f.name, text).map_err(|_| Fallback::Full)?;
-                facts.insert(
-                    digest_of(f),
-                    Facts::of(&parsed.proto, &parsed.option_dependency),
-                );
+                let parsed = parse_facts(f).ok_or(Fallback::Full)?;
+                facts.insert(digest_of(f), parsed);
                 added = true;
             }
         }
@@ -513,6 +518,14 @@ fn digest_of(f: &SourceFile) -> String {
         Ok(t) => hex::encode(Sha256::digest(t.as_bytes())),
         Err(b) => hex::encode(Sha256::digest(b)),
     }
+}
+
+/// A file's facts from its text (`None` when it is not UTF-8 or does not parse).
+fn parse_facts(f: &SourceFile) -> Option<Facts> {
+    let text = f.text.as_ref().ok()?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let parsed = protoreg_parse::parse(&f.name, text).ok()?;
+    Some(Facts::of(&parsed.proto, &parsed.option_dependency))
 }
 
 fn digests(set: &SourceSet) -> BTreeMap<String, String> {
