@@ -103,10 +103,12 @@ fn leaves(dir: &Path) -> Vec<String> {
     for f in &all {
         let text = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
         for l in text.lines() {
-            if let Some(rest) = l.trim().strip_prefix("import ") {
-                if let Some(name) = rest.split('"').nth(1) {
-                    imported.insert(name.to_string());
-                }
+            if let Some(name) = l
+                .trim()
+                .strip_prefix("import ")
+                .and_then(|rest| rest.split('"').nth(1))
+            {
+                imported.insert(name.to_string());
             }
         }
     }
