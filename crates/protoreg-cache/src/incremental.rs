@@ -314,20 +314,29 @@ impl<'c> Incremental<'c> {
     }
 
     fn run(&self, current: &SourceSet, previous: &SourceSet) -> Result<Report, Error> {
-        match self.try_units(current, previous) {
+        // Each side's texts hashed once (on two threads), for facts and keys alike.
+        let ds = std::thread::scope(|scope| {
+            let p = scope.spawn(|| digests(previous));
+            let c = digests(current);
+            [c, p.join().unwrap_or_else(|_| digests(previous))]
+        });
+        match self.try_units(current, previous, &ds) {
             Ok(r) => Ok(r),
-            Err(Fallback::Full) => self.full_and_store(current, previous),
+            Err(Fallback::Full) => self.full_and_store(current, previous, &ds),
             Err(Fallback::Error(e)) => Err(e),
         }
     }
 
     /// Everything compiled at once; every unit's findings (and every file's facts) stored.
-    fn full_and_store(&self, current: &SourceSet, previous: &SourceSet) -> Result<Report, Error> {
+    fn full_and_store(
+        &self,
+        current: &SourceSet,
+        previous: &SourceSet,
+        digests: &Digests,
+    ) -> Result<Report, Error> {
         let (findings, cur, prev) = compile_and_check(current, previous, self.opts)?;
         let mut facts = self.load_facts();
-        let cur_digests = digests(current);
-        let prev_digests = digests(previous);
-        for (image, ds) in [(&cur, &cur_digests), (&prev, &prev_digests)] {
+        for (image, ds) in [(&cur, &digests[0]), (&prev, &digests[1])] {
             for f in image.files.iter().filter(|f| !f.is_import) {
                 if let Some(d) = ds.get(f.proto.name()) {
                     facts
@@ -338,13 +347,13 @@ impl<'c> Incremental<'c> {
         }
         // Files the image does not hold as targets (vendored copies of bundled feature
         // files) are parsed for their facts.
-        for set in [current, previous] {
-            for f in set.files.values() {
-                let d = digest_of(f);
-                if !facts.contains_key(&d)
+        for (set, ds) in [current, previous].into_iter().zip(digests) {
+            for (name, f) in &set.files {
+                let d = &ds[name];
+                if !facts.contains_key(d)
                     && let Some(parsed) = parse_facts(f)
                 {
-                    facts.insert(d, parsed);
+                    facts.insert(d.clone(), parsed);
                 }
             }
         }
@@ -356,7 +365,7 @@ impl<'c> Incremental<'c> {
             compiled,
             ..Default::default()
         };
-        if let Some(units) = Units::of(current, previous, &facts) {
+        if let Some(units) = Units::of(current, previous, digests, &facts) {
             stats.units = units.keys.len();
             if let Some(by_unit) = units.attribute(&findings) {
                 for (u, key) in units.keys.iter().enumerate() {
@@ -370,27 +379,33 @@ impl<'c> Incremental<'c> {
     }
 
     /// Units from the cache, the rest compiled together.
-    fn try_units(&self, current: &SourceSet, previous: &SourceSet) -> Result<Report, Fallback> {
+    fn try_units(
+        &self,
+        current: &SourceSet,
+        previous: &SourceSet,
+        digests: &Digests,
+    ) -> Result<Report, Fallback> {
         let mut facts = self.load_facts();
         let mut added = false;
         let total = current.files.len() + previous.files.len();
-        for set in [current, previous] {
-            let missing: Vec<&SourceFile> = set
+        for (set, ds) in [current, previous].into_iter().zip(digests) {
+            let missing: Vec<(&SourceFile, &String)> = set
                 .files
-                .values()
-                .filter(|f| !facts.contains_key(&digest_of(f)))
+                .iter()
+                .map(|(name, f)| (f, &ds[name]))
+                .filter(|(_, d)| !facts.contains_key(*d))
                 .collect();
             if missing.len() > PARSE_ALONE.max(total / 50) {
                 return Err(Fallback::Full);
             }
-            for f in missing {
+            for (f, d) in missing {
                 // A file that does not parse: the full compile reports it as usual.
                 let parsed = parse_facts(f).ok_or(Fallback::Full)?;
-                facts.insert(digest_of(f), parsed);
+                facts.insert(d.clone(), parsed);
                 added = true;
             }
         }
-        let units = Units::of(current, previous, &facts).ok_or(Fallback::Full)?;
+        let units = Units::of(current, previous, digests, &facts).ok_or(Fallback::Full)?;
         let mut findings = Vec::new();
         let mut missed: BTreeSet<usize> = BTreeSet::new();
         for (u, key) in units.keys.iter().enumerate() {
@@ -528,6 +543,9 @@ fn parse_facts(f: &SourceFile) -> Option<Facts> {
     Some(Facts::of(&parsed.proto, &parsed.option_dependency))
 }
 
+/// Per side (current, previous): file -> digest of its text.
+type Digests = [BTreeMap<String, String>; 2];
+
 fn digests(set: &SourceSet) -> BTreeMap<String, String> {
     set.files
         .iter()
@@ -550,12 +568,13 @@ impl Units {
     fn of(
         current: &SourceSet,
         previous: &SourceSet,
+        digests: &Digests,
         facts: &HashMap<String, Facts>,
     ) -> Option<Units> {
         let sides = [current, previous];
         let keys: [SideKeys; 2] = [
-            SideKeys::of(current, facts)?,
-            SideKeys::of(previous, facts)?,
+            SideKeys::of(current, &digests[0], facts)?,
+            SideKeys::of(previous, &digests[1], facts)?,
         ];
         let facts_of = |side: usize, name: &str| facts.get(keys[side].digest.get(name)?);
         // Union-find over packages.
@@ -704,8 +723,12 @@ fn is_import_finding(f: &Finding) -> bool {
 impl SideKeys {
     /// Digests and closure keys (a file's text and, recursively, its imports'); `None` on an
     /// import cycle, which the compile reports.
-    fn of(set: &SourceSet, facts: &HashMap<String, Facts>) -> Option<SideKeys> {
-        let digest = digests(set);
+    fn of(
+        set: &SourceSet,
+        digest: &BTreeMap<String, String>,
+        facts: &HashMap<String, Facts>,
+    ) -> Option<SideKeys> {
+        let digest = digest.clone();
         let mut closure: BTreeMap<String, String> = BTreeMap::new();
         fn visit(
             name: &str,

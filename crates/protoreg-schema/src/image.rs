@@ -232,6 +232,61 @@ fn linkable(
     (meta, proto)
 }
 
+/// One target after parsing.
+enum Parsed<'s> {
+    Ok(Arc<str>, FileMeta, FileDescriptorProto),
+    Syntax(Arc<str>, protoreg_parse::ParseError),
+    NotUtf8(&'s [u8]),
+}
+
+/// Parses `targets` on every core (in chunks, one thread each), keeping their order.
+fn parse_all<'s>(
+    targets: &[(&'s String, &'s crate::SourceFile)],
+    source_info: SourceInfo,
+) -> Vec<(&'s String, &'s crate::SourceFile, Parsed<'s>)> {
+    let one = |(name, f): &(&'s String, &'s crate::SourceFile)| {
+        let parsed = match &f.text {
+            Ok(text) => {
+                let text = without_bom(text);
+                match protoreg_parse::parse(name, &text) {
+                    Ok(parsed) => {
+                        let (meta, proto) = linkable(parsed, source_info);
+                        Parsed::Ok(text, meta, proto)
+                    }
+                    Err(e) => Parsed::Syntax(text, e),
+                }
+            }
+            Err(bytes) => Parsed::NotUtf8(bytes),
+        };
+        (*name, *f, parsed)
+    };
+    // Compiles running at once (both sides of a breaking check) share the cores.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get())
+        / COMPILING.load(std::sync::atomic::Ordering::Relaxed).max(1);
+    if threads < 2 || targets.len() < 64 {
+        return targets.iter().map(one).collect();
+    }
+    let chunk = targets.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = targets
+            .chunks(chunk)
+            .skip(1)
+            .map(|c| scope.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        let mut out: Vec<_> = targets[..chunk.min(targets.len())]
+            .iter()
+            .map(one)
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(mut part) => out.append(&mut part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
 /// The text without a UTF-8 byte-order mark (Windows editors): not part of the text.
 fn without_bom(text: &Arc<str>) -> Arc<str> {
     match text.strip_prefix('\u{feff}') {
@@ -252,7 +307,27 @@ impl FileResolver for SafeInclude {
     }
 }
 
+/// How many compiles are running in this process.
+static COMPILING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a compile while it runs.
+struct Compiling;
+
+impl Compiling {
+    fn start() -> Compiling {
+        COMPILING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Compiling
+    }
+}
+
+impl Drop for Compiling {
+    fn drop(&mut self) {
+        COMPILING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
+    let _running = Compiling::start();
     let mut diags: BTreeSet<Diagnostic> = BTreeSet::new();
     let mut inputs: BTreeMap<String, FileDescriptorProto> = BTreeMap::new();
     let mut metas: BTreeMap<String, FileMeta> = BTreeMap::new();
@@ -263,33 +338,31 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
             message: "no .proto files found".into(),
         });
     }
-    for (name, f) in &set.files {
-        if editions::bundled(name).is_some() {
-            // A vendored copy of a feature file protox cannot compile (edition_defaults
-            // lists): the bundled equivalent is used, as an import.
-            continue;
-        }
-        match &f.text {
-            Ok(text) => {
-                let text = without_bom(text);
-                originals.insert(name.clone(), Arc::clone(&text));
-                match protoreg_parse::parse(name, &text) {
-                    Ok(parsed) => {
-                        let (meta, proto) = linkable(parsed, set.source_info);
-                        metas.insert(name.clone(), meta);
-                        inputs.insert(name.clone(), proto);
-                    }
-                    Err(e) => {
-                        diags.insert(Diagnostic::at_offset(
-                            &f.display,
-                            Some(text),
-                            Some((e.offset, e.len)),
-                            e.message,
-                        ));
-                    }
-                }
+    // Parsing is independent per file: the targets are parsed on every core, in order.
+    let targets: Vec<(&String, &crate::SourceFile)> = set
+        .files
+        .iter()
+        // A vendored copy of a feature file protox cannot compile (edition_defaults lists):
+        // the bundled equivalent is used, as an import.
+        .filter(|(name, _)| editions::bundled(name).is_none())
+        .collect();
+    for (name, f, parsed) in parse_all(&targets, set.source_info) {
+        match parsed {
+            Parsed::Ok(text, meta, proto) => {
+                originals.insert(name.clone(), text);
+                metas.insert(name.clone(), meta);
+                inputs.insert(name.clone(), proto);
             }
-            Err(bytes) => {
+            Parsed::Syntax(text, e) => {
+                originals.insert(name.clone(), Arc::clone(&text));
+                diags.insert(Diagnostic::at_offset(
+                    &f.display,
+                    Some(text),
+                    Some((e.offset, e.len)),
+                    e.message,
+                ));
+            }
+            Parsed::NotUtf8(bytes) => {
                 let valid = std::str::from_utf8(bytes)
                     .map_err(|e| e.valid_up_to())
                     .err()
