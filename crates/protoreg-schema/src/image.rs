@@ -234,7 +234,7 @@ fn linkable(
 
 /// One target after parsing.
 enum Parsed<'s> {
-    Ok(Arc<str>, FileMeta, FileDescriptorProto),
+    Ok(Arc<str>, Box<(FileMeta, FileDescriptorProto)>),
     Syntax(Arc<str>, protoreg_parse::ParseError),
     NotUtf8(&'s [u8]),
 }
@@ -249,10 +249,7 @@ fn parse_all<'s>(
             Ok(text) => {
                 let text = without_bom(text);
                 match protoreg_parse::parse(name, &text) {
-                    Ok(parsed) => {
-                        let (meta, proto) = linkable(parsed, source_info);
-                        Parsed::Ok(text, meta, proto)
-                    }
+                    Ok(parsed) => Parsed::Ok(text, Box::new(linkable(parsed, source_info))),
                     Err(e) => Parsed::Syntax(text, e),
                 }
             }
@@ -348,7 +345,8 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
         .collect();
     for (name, f, parsed) in parse_all(&targets, set.source_info) {
         match parsed {
-            Parsed::Ok(text, meta, proto) => {
+            Parsed::Ok(text, parsed) => {
+                let (meta, proto) = *parsed;
                 originals.insert(name.clone(), text);
                 metas.insert(name.clone(), meta);
                 inputs.insert(name.clone(), proto);
