@@ -2252,12 +2252,13 @@ mod reserve_hint_tests {
             proto: prost_types::FileDescriptorProto {
                 syntax: Some(syntax.into()),
                 ..Default::default()
-            },
+            }
+            .into(),
             is_import: false,
             display: "a.proto".into(),
             edition,
             extras: Default::default(),
-            deferred_source: None,
+            deferred: None,
         }
     }
 

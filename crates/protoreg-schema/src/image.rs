@@ -19,7 +19,7 @@ use crate::{SchemaError, SourceSet, check_relative, editions};
 /// One file of an image: its descriptor, whether it is only an import, and how to name it.
 #[derive(Debug, Clone)]
 pub struct ImageFile {
-    pub proto: FileDescriptorProto,
+    pub proto: ProtoRef,
     pub is_import: bool,
     /// Path shown in findings (disk path as the user named the input).
     pub display: String,
@@ -27,9 +27,60 @@ pub struct ImageFile {
     pub edition: Option<i32>,
     /// What prost-types cannot carry, written back when the image is encoded.
     pub extras: Extras,
-    /// Set when the image was compiled with [`SourceInfo::OnDemand`]: the file's text, from
-    /// which [`ImageFile::source_code_info`] rebuilds the locations `proto` leaves out.
-    pub deferred_source: Option<Arc<str>>,
+    /// Set when the image was compiled with [`SourceInfo::OnDemand`]: what
+    /// [`ImageFile::source_code_info`] rebuilds the locations `proto` leaves out from.
+    pub deferred: Option<Arc<Deferred>>,
+}
+
+/// A file's descriptor: the linked pool's own (most files: no copy is made) or one of ours
+/// (a file whose descriptor the image changes: source info put back, editions marks).
+#[derive(Clone)]
+pub enum ProtoRef {
+    Pooled(prost_reflect::FileDescriptor),
+    Owned(Box<FileDescriptorProto>),
+}
+
+impl std::ops::Deref for ProtoRef {
+    type Target = FileDescriptorProto;
+    fn deref(&self) -> &FileDescriptorProto {
+        match self {
+            ProtoRef::Pooled(f) => f.file_descriptor_proto(),
+            ProtoRef::Owned(p) => p,
+        }
+    }
+}
+
+impl std::ops::DerefMut for ProtoRef {
+    /// Makes the descriptor ours first (a copy of the pool's).
+    fn deref_mut(&mut self) -> &mut FileDescriptorProto {
+        if let ProtoRef::Pooled(f) = self {
+            *self = ProtoRef::Owned(Box::new(f.file_descriptor_proto().clone()));
+        }
+        match self {
+            ProtoRef::Owned(p) => p,
+            ProtoRef::Pooled(_) => unreachable!("made owned above"),
+        }
+    }
+}
+
+impl std::fmt::Debug for ProtoRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl From<FileDescriptorProto> for ProtoRef {
+    fn from(p: FileDescriptorProto) -> Self {
+        ProtoRef::Owned(Box::new(p))
+    }
+}
+
+/// What a file compiled with [`SourceInfo::OnDemand`] keeps to rebuild its source info.
+#[derive(Debug)]
+pub struct Deferred {
+    text: Arc<str>,
+    aggregates: Vec<protoreg_parse::AggregateOption>,
+    pool: DescriptorPool,
 }
 
 /// How much source info a compile keeps.
@@ -50,14 +101,19 @@ impl ImageFile {
     /// the compile) with the linker's option locations put back in place.
     pub fn source_code_info(&self) -> Option<std::borrow::Cow<'_, SourceCodeInfo>> {
         use std::borrow::Cow;
-        let Some(text) = &self.deferred_source else {
+        let Some(d) = &self.deferred else {
             return self.proto.source_code_info.as_ref().map(Cow::Borrowed);
         };
-        let mut proto = protoreg_parse::parse(self.proto.name(), text).ok()?.proto;
+        let mut proto = protoreg_parse::parse(self.proto.name(), &d.text)
+            .ok()?
+            .proto;
         let aside = SourceInfoAside::take(&mut proto)?;
         // The linker's option locations, in `proto`, take the place of the parser's.
         proto.source_code_info = self.proto.source_code_info.clone();
         aside.restore(&mut proto);
+        if !d.aggregates.is_empty() {
+            span_repeated_aggregate_options(&mut proto, &d.aggregates, &d.pool);
+        }
         proto.source_code_info.map(Cow::Owned)
     }
 }
@@ -448,19 +504,26 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
         )));
     }
     let pool = compiler.descriptor_pool();
-    let fds = compiler.file_descriptor_set();
+    drop(compiler);
     if let Ok(mut lazy) = lazy_metas.lock() {
         metas.append(&mut lazy);
     }
-    let mut files = Vec::with_capacity(fds.file.len());
-    for mut proto in fds.file {
-        let name = proto.name().to_string();
+    let on_demand = set.source_info == SourceInfo::OnDemand;
+    let mut files = Vec::with_capacity(pool.files().len());
+    for fd in pool.files() {
+        let name = fd.name().to_string();
+        // The pool's descriptor, copied only when the image changes it.
+        let mut proto = ProtoRef::Pooled(fd);
         if let Some(aside) = metas.get_mut(&name).and_then(|m| m.source_info.take()) {
             aside.restore(&mut proto);
         }
+        let meta = metas.get_mut(&name);
+        let aggregates = meta
+            .map(|m| std::mem::take(&mut m.aggregates))
+            .unwrap_or_default();
         let meta = metas.get(&name);
-        if let Some(aggs) = meta.map(|m| &m.aggregates).filter(|a| !a.is_empty()) {
-            span_repeated_aggregate_options(&mut proto, aggs, &pool);
+        if !aggregates.is_empty() && !on_demand {
+            span_repeated_aggregate_options(&mut proto, &aggregates, &pool);
         }
         let (edition, extras) = match meta.and_then(|m| m.edition.as_ref()) {
             Some((ed, extras)) => {
@@ -473,14 +536,18 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
         };
         // Files our parser made (targets and `imports`) rebuild the rest of their source
         // info from their text; include-path and bundled files keep theirs.
-        let deferred_source = match set.source_info {
-            SourceInfo::OnDemand if meta.is_some() => originals.get(&name).cloned(),
+        let deferred = match (on_demand, meta, originals.get(&name)) {
+            (true, Some(_), Some(text)) => Some(Arc::new(Deferred {
+                text: Arc::clone(text),
+                aggregates,
+                pool: pool.clone(),
+            })),
             _ => None,
         };
         files.push(ImageFile {
             edition,
             extras,
-            deferred_source,
+            deferred,
             is_import: !names.contains(&name),
             display: display_of(&name),
             proto,
@@ -812,10 +879,10 @@ impl Image {
             files.push(ImageFile {
                 edition,
                 extras: Extras::default(),
-                deferred_source: None,
+                deferred: None,
                 display: proto.name().to_string(),
                 is_import: false,
-                proto,
+                proto: proto.into(),
             });
         }
         if files.is_empty() {
@@ -831,7 +898,7 @@ impl Image {
                 let mut rest = FileDescriptorSet::default();
                 for f in &files {
                     if pool.get_file_by_name(f.proto.name()).is_none() {
-                        let mut p = f.proto.clone();
+                        let mut p = (*f.proto).clone();
                         if f.edition.is_some() {
                             p.syntax = Some("proto2".into());
                         }

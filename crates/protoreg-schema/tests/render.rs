@@ -123,7 +123,7 @@ fn round_trip(files: BTreeMap<String, String>) {
     let first = compile(&files);
     let mut rendered = BTreeMap::new();
     for f in first.files.iter().filter(|f| !f.is_import) {
-        let mut proto = f.proto.clone();
+        let mut proto = (*f.proto).clone();
         proto.source_code_info = None;
         let (text, _) = render_encoded(&proto.encode_to_vec())
             .unwrap_or_else(|e| panic!("{}: {e}", proto.name()));
@@ -131,14 +131,14 @@ fn round_trip(files: BTreeMap<String, String>) {
     }
     let second = compile(&rendered);
     for f in first.files.iter().filter(|f| !f.is_import) {
-        let mut a = f.proto.clone();
+        let mut a = (*f.proto).clone();
         a.source_code_info = None;
         let b = second
             .files
             .iter()
             .find(|g| g.proto.name() == a.name())
             .unwrap();
-        let mut b = b.proto.clone();
+        let mut b = (*b.proto).clone();
         b.source_code_info = None;
         assert_eq!(
             a,
