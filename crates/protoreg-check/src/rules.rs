@@ -2259,6 +2259,7 @@ mod reserve_hint_tests {
             edition,
             extras: Default::default(),
             deferred: None,
+            source_info: None,
         }
     }
 

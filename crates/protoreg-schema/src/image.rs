@@ -30,6 +30,9 @@ pub struct ImageFile {
     /// Set when the image was compiled with [`SourceInfo::OnDemand`]: what
     /// [`ImageFile::source_code_info`] rebuilds the locations `proto` leaves out from.
     pub deferred: Option<Arc<Deferred>>,
+    /// The whole source info of a file compiled with [`SourceInfo::Full`], kept beside the
+    /// pool's descriptor (which holds only the option locations) rather than in a copy of it.
+    pub source_info: Option<Arc<SourceCodeInfo>>,
 }
 
 /// A file's descriptor: the linked pool's own (most files: no copy is made) or one of ours
@@ -101,6 +104,9 @@ impl ImageFile {
     /// the compile) with the linker's option locations put back in place.
     pub fn source_code_info(&self) -> Option<std::borrow::Cow<'_, SourceCodeInfo>> {
         use std::borrow::Cow;
+        if let Some(info) = &self.source_info {
+            return Some(Cow::Borrowed(info));
+        }
         let Some(d) = &self.deferred else {
             return self.proto.source_code_info.as_ref().map(Cow::Borrowed);
         };
@@ -514,17 +520,27 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
         let name = fd.name().to_string();
         // The pool's descriptor, copied only when the image changes it.
         let mut proto = ProtoRef::Pooled(fd);
-        if let Some(aside) = metas.get_mut(&name).and_then(|m| m.source_info.take()) {
-            aside.restore(&mut proto);
-        }
         let meta = metas.get_mut(&name);
         let aggregates = meta
             .map(|m| std::mem::take(&mut m.aggregates))
             .unwrap_or_default();
+        // Source info put back whole, beside the descriptor (in a descriptor that holds
+        // only it, which is what the helpers take).
+        let source_info = metas
+            .get_mut(&name)
+            .and_then(|m| m.source_info.take())
+            .map(|aside| {
+                let mut holder = FileDescriptorProto {
+                    source_code_info: proto.source_code_info.clone(),
+                    ..Default::default()
+                };
+                aside.restore(&mut holder);
+                if !aggregates.is_empty() {
+                    span_repeated_aggregate_options(&mut holder, &aggregates, &pool);
+                }
+                Arc::new(holder.source_code_info.unwrap_or_default())
+            });
         let meta = metas.get(&name);
-        if !aggregates.is_empty() && !on_demand {
-            span_repeated_aggregate_options(&mut proto, &aggregates, &pool);
-        }
         let (edition, extras) = match meta.and_then(|m| m.edition.as_ref()) {
             Some((ed, extras)) => {
                 editions::mark(&mut proto);
@@ -548,6 +564,7 @@ pub(crate) fn compile(set: &SourceSet) -> Result<Image, SchemaError> {
             edition,
             extras,
             deferred,
+            source_info,
             is_import: !names.contains(&name),
             display: display_of(&name),
             proto,
@@ -785,15 +802,36 @@ impl Image {
         include_imports: bool,
         include_source_info: bool,
     ) -> Result<Vec<u8>, SchemaError> {
-        let mut set = Vec::new();
-        for f in self.ordered(include_imports) {
+        let one = |f: &&ImageFile| {
             let raw = match self.pool.get_file_by_name(f.proto.name()) {
                 Some(fd) => fd.encode_to_vec(),
                 None => f.proto.encode_to_vec(),
             };
-            let bytes = rewrite_file(&raw, f, include_source_info);
-            prost::encoding::bytes::encode(1, &bytes, &mut set);
+            rewrite_file(&raw, f, include_source_info)
+        };
+        // Files encode independently: on every core, then joined in order.
+        let files = self.ordered(include_imports);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let encoded: Vec<Vec<u8>> = if threads < 2 || files.len() < 64 {
+            files.iter().map(one).collect()
+        } else {
+            let chunk = files.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = files
+                    .chunks(chunk)
+                    .map(|c| scope.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
+        };
+        let mut set = Vec::with_capacity(encoded.iter().map(|b| b.len() + 5).sum());
+        for bytes in &encoded {
+            prost::encoding::bytes::encode(1, bytes, &mut set);
         }
+        drop(encoded);
         match format {
             OutputFormat::Binary => Ok(set),
             OutputFormat::Json => {
@@ -880,6 +918,7 @@ impl Image {
                 edition,
                 extras: Extras::default(),
                 deferred: None,
+                source_info: None,
                 display: proto.name().to_string(),
                 is_import: false,
                 proto: proto.into(),
