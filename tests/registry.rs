@@ -562,6 +562,7 @@ fn client_commands_and_registry_references() {
         let o = Command::new(bin())
             .args(args)
             .env("PROTOREG_REGISTRY", &srv.base)
+            .env("PROTOREG_CACHE_DIR", tmp.path().join("cache"))
             .env_remove("PROTOREG_TOKEN")
             .output()
             .unwrap();
@@ -598,6 +599,23 @@ fn client_commands_and_registry_references() {
     ]);
     assert_eq!(code, Some(100));
     assert!(out.contains("FIELD_NO_DELETE"), "{out}");
+    // The version's descriptor set is kept in the cache under its digest; the next run
+    // reads it from there and answers the same.
+    let kept = tmp.path().join("cache/check/registry");
+    assert!(
+        std::fs::read_dir(&kept).map(|d| d.count()).unwrap_or(0) > 0,
+        "no cached registry version in {}",
+        kept.display()
+    );
+    let again = run(&[
+        "breaking",
+        mb.to_str().unwrap(),
+        "--against",
+        &format!("registry:{s}@1"),
+        "--error-format",
+        "json",
+    ]);
+    assert_eq!((again.0, &again.1), (code, &out));
     let pulled = tmp.path().join("pulled");
     let (code, _, err) = run(&["pull", &format!("{s}@1"), "-o", pulled.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");

@@ -61,6 +61,11 @@ impl Cache {
         }
     }
 
+    /// A key for any name (a registry digest, say): its sha256, in hex.
+    pub fn key(name: &str) -> String {
+        hex::encode(Sha256::digest(name.as_bytes()))
+    }
+
     /// Where the cache keeps its entries.
     pub fn root(&self) -> &Path {
         &self.root

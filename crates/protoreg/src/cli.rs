@@ -346,7 +346,9 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
     let mut against_ids = protoreg_check::accept::AgainstIds::default();
     let current = read_side(&a.input, &a.include, &a.registry)?;
     let previous = if let Some(spec) = against_spec.strip_prefix("registry:") {
-        let (image, digest) = crate::registry_cmds::registry_image(spec, &a.registry)?;
+        let cache = (!a.no_cache).then(|| protoreg_cache::Cache::new(&crate::project::cache_dir()));
+        let (image, digest) =
+            crate::registry_cmds::registry_image(spec, &a.registry, cache.as_ref())?;
         against_ids.registry_digest = Some(digest);
         Side::Compiled(Box::new(protoreg_schema::Loaded {
             image,

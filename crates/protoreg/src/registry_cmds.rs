@@ -595,7 +595,13 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
 /// `registry:SUBJECT[@VERSION]` as an image: the version's descriptor set, its own files
 /// as targets.
 /// A registry version's image (its own files as targets) and its digest.
-pub fn registry_image(spec: &str, registry: &RegistryArgs) -> anyhow::Result<(Image, String)> {
+/// A registry version's image and digest. Its descriptor set is kept in `cache` under the
+/// version's digest (versions are immutable), so a later run asks only for the digest.
+pub fn registry_image(
+    spec: &str,
+    registry: &RegistryArgs,
+    cache: Option<&protoreg_cache::Cache>,
+) -> anyhow::Result<(Image, String)> {
     let (subject, version) = subject_ref(spec);
     let client = registry.client();
     let meta = client.get_json(&format!(
@@ -603,15 +609,31 @@ pub fn registry_image(spec: &str, registry: &RegistryArgs) -> anyhow::Result<(Im
         crate::client::seg(&subject)
     ))?;
     let n = meta["version"].as_i64().context("version number")?;
-    let reply = client.get(&format!(
-        "/v1/subjects/{}/versions/{n}/descriptor",
-        crate::client::seg(&subject)
-    ))?;
-    if reply.status != 200 {
-        bail!("{subject}@{n}: {}", reply.error_message());
-    }
+    let digest = meta["digest"].as_str().unwrap_or_default().to_string();
+    let key = (!digest.is_empty()).then(|| protoreg_cache::Cache::key(&digest));
+    let cached = match (cache, &key) {
+        (Some(c), Some(k)) => c.get("registry", k),
+        _ => None,
+    };
+    let body = match cached {
+        Some(body) => body,
+        None => {
+            let reply = client.get(&format!(
+                "/v1/subjects/{}/versions/{n}/descriptor",
+                crate::client::seg(&subject)
+            ))?;
+            if reply.status != 200 {
+                bail!("{subject}@{n}: {}", reply.error_message());
+            }
+            if let (Some(c), Some(k)) = (cache, &key) {
+                // A cache that cannot be written only costs the next run a download.
+                let _ = c.put("registry", k, &reply.body);
+            }
+            reply.body
+        }
+    };
     let mut image = Image::from_descriptor_set_bytes(
-        reply.body,
+        body,
         OutputFormat::Binary,
         &format!("registry:{subject}@{n}"),
     )?;
@@ -622,7 +644,6 @@ pub fn registry_image(spec: &str, registry: &RegistryArgs) -> anyhow::Result<(Im
     for f in &mut image.files {
         f.is_import = !own.iter().any(|p| p.as_str() == f.proto.name());
     }
-    let digest = meta["digest"].as_str().unwrap_or_default().to_string();
     Ok((image, digest))
 }
 
