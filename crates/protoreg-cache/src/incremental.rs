@@ -218,7 +218,7 @@ fn compile_pair(current: &SourceSet, previous: &SourceSet) -> Result<(Image, Ima
 }
 
 fn full(current: &SourceSet, previous: &SourceSet, opts: &Options) -> Result<Compiled, Error> {
-    let (findings, cur, prev) = compile_and_check(current, previous, opts)?;
+    let (findings, cur, prev, ()) = compile_and_check(current, previous, opts, |_, _| ())?;
     let compiled = cur.files.len() + prev.files.len();
     // The process is about to exit or to drop them: freeing two large images costs time.
     std::mem::forget((cur, prev));
@@ -226,12 +226,14 @@ fn full(current: &SourceSet, previous: &SourceSet, opts: &Options) -> Result<Com
 }
 
 /// Compiles both sides, one on another thread, and checks them; the side with fewer files
-/// is compiled here and indexed while the other finishes.
-fn compile_and_check(
+/// is compiled here and indexed while the other finishes, and `beside` runs with both
+/// images (current, previous) on the other core while the rules do.
+fn compile_and_check<T: Send>(
     current: &SourceSet,
     previous: &SourceSet,
     opts: &Options,
-) -> Result<(Vec<Finding>, Image, Image), Error> {
+    beside: impl FnOnce(&Image, &Image) -> T + Send,
+) -> Result<(Vec<Finding>, Image, Image, T), Error> {
     let on_demand = |s: &SourceSet| {
         let mut s = s.clone();
         s.source_info = SourceInfo::OnDemand;
@@ -270,11 +272,12 @@ fn compile_and_check(
                 .into());
             }
         };
-        let (findings, other) = protoreg_check::check_overlapped(&ready, first, rest, opts)??;
+        let (findings, other, t) =
+            protoreg_check::check_overlapped(&ready, first, rest, beside, opts)??;
         Ok(if current_first {
-            (findings, ready, other)
+            (findings, ready, other, t)
         } else {
-            (findings, other, ready)
+            (findings, other, ready, t)
         })
     })
 }
@@ -334,30 +337,36 @@ impl<'c> Incremental<'c> {
         previous: &SourceSet,
         digests: &Digests,
     ) -> Result<Report, Error> {
-        let (findings, cur, prev) = compile_and_check(current, previous, self.opts)?;
-        let mut facts = self.load_facts();
-        for (image, ds) in [(&cur, &digests[0]), (&prev, &digests[1])] {
-            for f in image.files.iter().filter(|f| !f.is_import) {
-                if let Some(d) = ds.get(f.proto.name()) {
-                    facts
-                        .entry(d.clone())
-                        .or_insert_with(|| Facts::of(&f.proto, &f.extras.option_dependency));
+        // What files declare, and the units, are worked out from the images on the other
+        // core while the rules run.
+        let bookkeeping = |cur: &Image, prev: &Image| {
+            let mut facts = self.load_facts();
+            for (image, ds) in [(cur, &digests[0]), (prev, &digests[1])] {
+                for f in image.files.iter().filter(|f| !f.is_import) {
+                    if let Some(d) = ds.get(f.proto.name()) {
+                        facts
+                            .entry(d.clone())
+                            .or_insert_with(|| Facts::of(&f.proto, &f.extras.option_dependency));
+                    }
                 }
             }
-        }
-        // Files the image does not hold as targets (vendored copies of bundled feature
-        // files) are parsed for their facts.
-        for (set, ds) in [current, previous].into_iter().zip(digests) {
-            for (name, f) in &set.files {
-                let d = &ds[name];
-                if !facts.contains_key(d)
-                    && let Some(parsed) = parse_facts(f)
-                {
-                    facts.insert(d.clone(), parsed);
+            // Files the image does not hold as targets (vendored copies of bundled feature
+            // files) are parsed for their facts.
+            for (set, ds) in [current, previous].into_iter().zip(digests) {
+                for (name, f) in &set.files {
+                    let d = &ds[name];
+                    if !facts.contains_key(d)
+                        && let Some(parsed) = parse_facts(f)
+                    {
+                        facts.insert(d.clone(), parsed);
+                    }
                 }
             }
-        }
-        self.store_facts(&facts);
+            self.store_facts(&facts);
+            Units::of(current, previous, digests, &facts)
+        };
+        let (findings, cur, prev, units) =
+            compile_and_check(current, previous, self.opts, bookkeeping)?;
         let compiled = cur.files.len() + prev.files.len();
         std::mem::forget((cur, prev));
         let mut stats = Stats {
@@ -365,7 +374,7 @@ impl<'c> Incremental<'c> {
             compiled,
             ..Default::default()
         };
-        if let Some(units) = Units::of(current, previous, digests, &facts) {
+        if let Some(units) = units {
             stats.units = units.keys.len();
             if let Some(by_unit) = units.attribute(&findings) {
                 for (u, key) in units.keys.iter().enumerate() {

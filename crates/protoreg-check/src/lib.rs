@@ -180,27 +180,44 @@ pub enum First {
     Previous,
 }
 
+/// What [`check_overlapped`] returns: the findings, the image `rest` made, what `beside` made.
+pub type Overlapped<T> = (Vec<Finding>, Image, T);
+
 /// [`check`] for a caller still making one of the images: the side it has (`ready`) is
-/// indexed while `rest` finishes the other (joining the thread that compiles it, say).
-/// Returns the findings and the other image (the caller decides when to free it).
-pub fn check_overlapped<E>(
+/// indexed while `rest` finishes the other (joining the thread that compiles it, say), and
+/// `beside` runs on another thread with both images (current, previous) while the rules do.
+/// Returns the findings, the other image (the caller decides when to free it) and what
+/// `beside` returned.
+pub fn check_overlapped<E, T: Send>(
     ready: &Image,
     first: First,
     rest: impl FnOnce() -> Result<Image, E>,
+    beside: impl FnOnce(&Image, &Image) -> T + Send,
     opts: &Options,
-) -> Result<Result<(Vec<Finding>, Image), CheckError>, E> {
+) -> Result<Result<Overlapped<T>, CheckError>, E> {
     let selected = match selected_rules(&opts.config) {
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };
     let a = index::Side::new(ready, opts.exclude_imports);
     let other = rest()?;
-    let b = index::Side::new(&other, opts.exclude_imports);
-    let found = match first {
-        First::Current => run(ready, &other, a, b, &selected, opts),
-        First::Previous => run(&other, ready, b, a, &selected, opts),
+    let (cur, prev) = match first {
+        First::Current => (ready, &other),
+        First::Previous => (&other, ready),
     };
-    Ok(found.map(|f| (f, other)))
+    let (found, t) = std::thread::scope(|scope| {
+        let t = scope.spawn(|| beside(cur, prev));
+        let b = index::Side::new(&other, opts.exclude_imports);
+        let found = match first {
+            First::Current => run(ready, &other, a, b, &selected, opts),
+            First::Previous => run(&other, ready, b, a, &selected, opts),
+        };
+        (
+            found,
+            t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        )
+    });
+    Ok(found.map(|f| (f, other, t)))
 }
 
 fn run<'a>(
