@@ -156,17 +156,17 @@ impl SourceSet {
             let root_dir = dir.join(&root_rel);
             let mut found = Vec::new();
             walk(&root_dir, &root_dir, &mut found)?;
-            for rel in found {
-                let from_dir = join_display(&root_rel, &rel);
-                if excludes
+            found.retain(|rel| {
+                let from_dir = join_display(&root_rel, rel);
+                !excludes
                     .iter()
                     .any(|e| from_dir == *e || from_dir.starts_with(&format!("{e}/")))
-                {
-                    continue;
-                }
-                let disk = root_dir.join(&rel);
+            });
+            let texts = read_all(&root_dir, &found);
+            for (rel, bytes) in found.into_iter().zip(texts) {
+                let from_dir = join_display(&root_rel, &rel);
                 let display = join_display(display_prefix, &from_dir);
-                let bytes = read_limited(&disk)?;
+                let bytes = bytes?;
                 if let Some(prev) = set.files.get(&rel) {
                     return Err(SchemaError::Input {
                         path: display,
@@ -252,6 +252,27 @@ impl SourceSet {
     pub fn compile(&self) -> Result<Image, SchemaError> {
         image::compile(self)
     }
+}
+
+/// The files `rels` below `root`, read on two threads (a large module is thousands of
+/// small reads), in order.
+fn read_all(root: &Path, rels: &[String]) -> Vec<Result<Vec<u8>, SchemaError>> {
+    let read =
+        |rels: &[String]| -> Vec<_> { rels.iter().map(|r| read_limited(&root.join(r))).collect() };
+    if rels.len() < 256 {
+        return read(rels);
+    }
+    let (a, b) = rels.split_at(rels.len() / 2);
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| read(b));
+        let mut out = read(a);
+        out.extend(
+            second
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        );
+        out
+    })
 }
 
 /// A file's bytes as its text, or back as bytes when they are not UTF-8.

@@ -297,25 +297,10 @@ fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
             !a.exclude_imports,
             !a.exclude_source_info,
         )?;
-        // `-o /dev/null`, a pipe or another device: write into it. Renaming a file over it
-        // (below) would replace the device with a regular file.
-        if std::fs::metadata(out).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-            std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        // Write to a temporary file beside the target, then rename: never a half-written file.
-        let dir = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        let tmp = dir.join(format!(
-            ".{}.tmp{}",
-            out.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
-            std::process::id()
-        ));
-        std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+        write_output(out, bytes)?;
     }
+    // The process exits next: freeing a large image would only cost time.
+    std::mem::forget(image);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -489,6 +474,30 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_FINDINGS)
     })
+}
+
+/// Writes `bytes` to `out` whole: to a temporary file beside it, then renamed (never a
+/// half-written file); into it when it is a device or a pipe (`-o /dev/null`).
+fn write_output(out: &std::path::Path, bytes: Vec<u8>) -> anyhow::Result<()> {
+    // Renaming a file over a device would replace the device with a regular file.
+    if std::fs::metadata(out).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+        return Ok(());
+    }
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        out.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+    // Freeing the encoded set would only cost time: the process exits next.
+    std::mem::forget(bytes);
+    Ok(())
 }
 
 /// One side of a comparison: its sources, or an image when it has none (a descriptor set,
