@@ -589,14 +589,17 @@ fn client_commands_and_registry_references() {
         out.contains("error[FIELD_NO_DELETE]") && out.contains("reserved 2;"),
         "{out}"
     );
-    let (code, out, _) = run(&[
-        "breaking",
-        mb.to_str().unwrap(),
-        "--against",
-        &format!("registry:{s}@1"),
-        "--error-format",
-        "json",
-    ]);
+    let against_registry = || {
+        run(&[
+            "breaking",
+            mb.to_str().unwrap(),
+            "--against",
+            &format!("registry:{s}@1"),
+            "--error-format",
+            "json",
+        ])
+    };
+    let (code, out, _) = against_registry();
     assert_eq!(code, Some(100));
     assert!(out.contains("FIELD_NO_DELETE"), "{out}");
     // The version's descriptor set is kept in the cache under its digest; the next run
@@ -607,14 +610,7 @@ fn client_commands_and_registry_references() {
         "no cached registry version in {}",
         kept.display()
     );
-    let again = run(&[
-        "breaking",
-        mb.to_str().unwrap(),
-        "--against",
-        &format!("registry:{s}@1"),
-        "--error-format",
-        "json",
-    ]);
+    let again = against_registry();
     assert_eq!((again.0, &again.1), (code, &out));
     let pulled = tmp.path().join("pulled");
     let (code, _, err) = run(&["pull", &format!("{s}@1"), "-o", pulled.to_str().unwrap()]);

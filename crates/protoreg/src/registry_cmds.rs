@@ -595,6 +595,22 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
 /// `registry:SUBJECT[@VERSION]` as an image: the version's descriptor set, its own files
 /// as targets.
 /// A registry version's image (its own files as targets) and its digest.
+/// The descriptor set of `subject@n`.
+fn fetch_descriptor(
+    client: &crate::client::Registry,
+    subject: &str,
+    n: i64,
+) -> anyhow::Result<Vec<u8>> {
+    let reply = client.get(&format!(
+        "/v1/subjects/{}/versions/{n}/descriptor",
+        crate::client::seg(subject)
+    ))?;
+    if reply.status != 200 {
+        bail!("{subject}@{n}: {}", reply.error_message());
+    }
+    Ok(reply.body)
+}
+
 /// A registry version's image and digest. Its descriptor set is kept in `cache` under the
 /// version's digest (versions are immutable), so a later run asks only for the digest.
 pub fn registry_image(
@@ -618,18 +634,12 @@ pub fn registry_image(
     let body = match cached {
         Some(body) => body,
         None => {
-            let reply = client.get(&format!(
-                "/v1/subjects/{}/versions/{n}/descriptor",
-                crate::client::seg(&subject)
-            ))?;
-            if reply.status != 200 {
-                bail!("{subject}@{n}: {}", reply.error_message());
-            }
+            let body = fetch_descriptor(&client, &subject, n)?;
             if let (Some(c), Some(k)) = (cache, &key) {
                 // A cache that cannot be written only costs the next run a download.
-                let _ = c.put("registry", k, &reply.body);
+                let _ = c.put("registry", k, &body);
             }
-            reply.body
+            body
         }
     };
     let mut image = Image::from_descriptor_set_bytes(
@@ -867,22 +877,16 @@ pub fn pin(a: PinArgs) -> anyhow::Result<ExitCode> {
     ))?;
     let n = meta["version"].as_i64().context("version number")?;
     let digest = meta["digest"].as_str().context("digest")?.to_string();
-    let reply = client.get(&format!(
-        "/v1/subjects/{}/versions/{n}/descriptor",
-        crate::client::seg(&subject)
-    ))?;
-    if reply.status != 200 {
-        bail!("{subject}@{n}: {}", reply.error_message());
-    }
+    let descriptor = fetch_descriptor(&client, &subject, n)?;
     let lock = protoreg_schema::Lock {
         subject: subject.clone(),
         version: n,
         digest: digest.clone(),
         registry: client.base().to_string(),
-        descriptor_sha256: protoreg_schema::pin::sha256_hex(&reply.body),
+        descriptor_sha256: protoreg_schema::pin::sha256_hex(&descriptor),
         role: Some(if a.calls { "calls" } else { "serves" }.to_string()),
     };
-    lock.write(&a.lock, &reply.body)?;
+    lock.write(&a.lock, &descriptor)?;
     println!(
         "pinned {subject}@{n} ({digest}, {}) in {}",
         lock.role(),
