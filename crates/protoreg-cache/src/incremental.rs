@@ -40,7 +40,7 @@ pub enum Error {
     Check(#[from] protoreg_check::CheckError),
 }
 
-/// How a run went: for the benchmark and `--verbose`.
+/// How a run went (`--cache-stats`, the tests, the benchmark).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Units (groups of packages) in the comparison.
@@ -163,7 +163,7 @@ pub fn check(
         _ => {
             let (findings, compiled) = full(current, previous, opts)?;
             Ok(Report {
-                findings: findings.0,
+                findings,
                 stats: Stats {
                     full: true,
                     compiled,
@@ -192,37 +192,18 @@ fn eligible(current: &SourceSet, previous: &SourceSet, opts: &Options) -> bool {
     plain(current) && plain(previous) && buf_only
 }
 
-/// Both sides compiled (in parallel) and checked: the answer without cache.
-type Compiled = (Findings, usize);
-struct Findings(Vec<Finding>);
-
-fn compile_pair(current: &SourceSet, previous: &SourceSet) -> Result<(Image, Image), Error> {
-    let on_demand = |s: &SourceSet| {
-        let mut s = s.clone();
-        s.source_info = SourceInfo::OnDemand;
-        s
-    };
-    let (cur, prev) = (on_demand(current), on_demand(previous));
-    let (c, p) = std::thread::scope(|scope| {
-        let p = scope.spawn(|| prev.compile());
-        let c = cur.compile();
-        (c, p.join())
-    });
-    let p = p.unwrap_or_else(|_| {
-        Err(SchemaError::Input {
-            path: ".".into(),
-            message: "compiling the previous side failed".into(),
-        })
-    });
-    Ok((c?, p?))
-}
-
-fn full(current: &SourceSet, previous: &SourceSet, opts: &Options) -> Result<Compiled, Error> {
+/// Both sides compiled (in parallel) and checked: the answer without cache, and how many
+/// files were compiled.
+fn full(
+    current: &SourceSet,
+    previous: &SourceSet,
+    opts: &Options,
+) -> Result<(Vec<Finding>, usize), Error> {
     let (findings, cur, prev, ()) = compile_and_check(current, previous, opts, |_, _| ())?;
     let compiled = cur.files.len() + prev.files.len();
     // The process is about to exit or to drop them: freeing two large images costs time.
     std::mem::forget((cur, prev));
-    Ok((Findings(findings), compiled))
+    Ok((findings, compiled))
 }
 
 /// Compiles both sides, one on another thread, and checks them; the side with fewer files
@@ -301,9 +282,9 @@ struct Incremental<'c> {
     base: String,
 }
 
-/// One side: each file's text digest and closure key, and its facts.
+/// One side: each file's closure key (the digest of its text and, recursively, of its
+/// imports').
 struct SideKeys {
-    digest: BTreeMap<String, String>,
     closure: BTreeMap<String, String>,
 }
 
@@ -377,11 +358,7 @@ impl<'c> Incremental<'c> {
         if let Some(units) = units {
             stats.units = units.keys.len();
             if let Some(by_unit) = units.attribute(&findings) {
-                for (u, key) in units.keys.iter().enumerate() {
-                    let empty = Vec::new();
-                    self.store_unit(key, by_unit.get(&u).unwrap_or(&empty));
-                }
-                self.cache.evict();
+                self.store_units(&units, &by_unit, 0..units.keys.len());
             }
         }
         Ok(Report { findings, stats })
@@ -453,33 +430,27 @@ impl<'c> Incremental<'c> {
                 part
             };
             let (cur_part, prev_part) = (only(current, 0), only(previous, 1));
+            if cur_part.files.is_empty() || prev_part.files.is_empty() {
+                // One side has none of the changed units' files (all deleted or all new):
+                // the whole comparison, which is small then, says it.
+                return Err(Fallback::Full);
+            }
             let mut opts = self.opts.clone();
             // The other units' files are imports here: they are indexed (a type they
             // define is looked up as in a full run) and what is found in them is dropped.
             opts.exclude_imports = false;
-            let mut fresh = if cur_part.files.is_empty() || prev_part.files.is_empty() {
-                // One side has none of the changed units' files (all deleted or all new):
-                // the whole comparison, which is small then, says it.
-                return Err(Fallback::Full);
-            } else {
-                let (cur, prev) = compile_pair(&cur_part, &prev_part)?;
-                stats.compiled = cur.files.len() + prev.files.len();
-                let f = protoreg_check::check(&cur, &prev, &opts).map_err(Error::from)?;
-                drop((cur, prev));
-                f
-            };
+            let (mut fresh, cur, prev, ()) =
+                compile_and_check(&cur_part, &prev_part, &opts, |_, _| ())?;
+            stats.compiled = cur.files.len() + prev.files.len();
+            drop((cur, prev));
             let by_unit = units.attribute(&fresh).ok_or(Fallback::Full)?;
-            for u in &missed {
-                let empty = Vec::new();
-                self.store_unit(&units.keys[*u], by_unit.get(u).unwrap_or(&empty));
-            }
+            self.store_units(&units, &by_unit, missed.iter().copied());
             fresh.retain(|f| {
                 units
                     .unit_of_finding(f)
                     .is_some_and(|u| missed.contains(&u))
             });
             findings.append(&mut fresh);
-            self.cache.evict();
         }
         protoreg_check::sort_findings(&mut findings);
         Ok(Report { findings, stats })
@@ -510,11 +481,26 @@ impl<'c> Incremental<'c> {
         stored.into_iter().map(Stored::into_finding).collect()
     }
 
-    fn store_unit(&self, key: &str, findings: &[&Finding]) {
-        let stored: Vec<Stored> = findings.iter().map(|f| Stored::from(f)).collect();
-        if let Ok(body) = serde_json::to_vec(&stored) {
-            let _ = self.cache.put("findings", &self.unit_key(key), &body);
+    /// Stores the findings of `which` units (none found: an empty list), then keeps the
+    /// cache within its bound.
+    fn store_units(
+        &self,
+        units: &Units,
+        by_unit: &HashMap<usize, Vec<&Finding>>,
+        which: impl Iterator<Item = usize>,
+    ) {
+        for u in which {
+            let stored: Vec<Stored> = by_unit
+                .get(&u)
+                .map(|fs| fs.iter().map(|f| Stored::from(f)).collect())
+                .unwrap_or_default();
+            if let Ok(body) = serde_json::to_vec(&stored) {
+                let _ = self
+                    .cache
+                    .put("findings", &self.unit_key(&units.keys[u]), &body);
+            }
         }
+        self.cache.evict();
     }
 }
 
@@ -585,7 +571,7 @@ impl Units {
             SideKeys::of(current, &digests[0], facts)?,
             SideKeys::of(previous, &digests[1], facts)?,
         ];
-        let facts_of = |side: usize, name: &str| facts.get(keys[side].digest.get(name)?);
+        let facts_of = |side: usize, name: &str| facts.get(digests[side].get(name)?);
         // Union-find over packages.
         let mut ids: HashMap<String, usize> = HashMap::new();
         let mut parent: Vec<usize> = Vec::new();
@@ -737,7 +723,6 @@ impl SideKeys {
         digest: &BTreeMap<String, String>,
         facts: &HashMap<String, Facts>,
     ) -> Option<SideKeys> {
-        let digest = digest.clone();
         let mut closure: BTreeMap<String, String> = BTreeMap::new();
         fn visit(
             name: &str,
@@ -773,8 +758,8 @@ impl SideKeys {
         }
         let mut stack = Vec::new();
         for name in set.files.keys() {
-            visit(name, &digest, facts, &mut closure, &mut stack)?;
+            visit(name, digest, facts, &mut closure, &mut stack)?;
         }
-        Some(SideKeys { digest, closure })
+        Some(SideKeys { closure })
     }
 }

@@ -329,9 +329,9 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
         (None, None) => anyhow::bail!("--against or --against-git is required"),
     };
     let mut against_ids = protoreg_check::accept::AgainstIds::default();
-    let current = read_side(&a.input, &a.include, &a.registry)?;
+    let cache = (!a.no_cache).then(|| protoreg_cache::Cache::new(&crate::project::cache_dir()));
+    let current = read_side(Input::parse(&a.input)?, &a.include, &a.registry)?;
     let previous = if let Some(spec) = against_spec.strip_prefix("registry:") {
-        let cache = (!a.no_cache).then(|| protoreg_cache::Cache::new(&crate::project::cache_dir()));
         let (image, digest) =
             crate::registry_cmds::registry_image(spec, &a.registry, cache.as_ref())?;
         against_ids.registry_digest = Some(digest);
@@ -345,7 +345,7 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
         if let Input::Git(git) = &input {
             against_ids.git_commit = Some(git.commit_id()?);
         }
-        read_side(&against_spec, &a.include, &a.registry)
+        read_side(input, &a.include, &a.registry)
             .with_context(|| format!("--against {against_spec}"))?
     };
     let config = match &a.config {
@@ -383,7 +383,6 @@ fn breaking(a: BreakingArgs) -> anyhow::Result<ExitCode> {
         paths: a.paths,
         exclude_paths: a.exclude_paths,
     };
-    let cache = (!a.no_cache).then(|| protoreg_cache::Cache::new(&crate::project::cache_dir()));
     let (mut findings, previous_image) = match (current, previous) {
         (Side::Sources(cur), Side::Sources(prev)) => {
             let report = protoreg_cache::check(&cur, &prev, &opts, cache.as_ref())?;
@@ -544,11 +543,10 @@ impl PreviousImage {
 /// Reads an input: its sources (with what its registry dependencies provide), or the image
 /// of a descriptor set.
 fn read_side(
-    spec: &str,
+    input: Input,
     include: &[PathBuf],
     registry: &crate::registry_cmds::RegistryArgs,
 ) -> anyhow::Result<Side> {
-    let input = Input::parse(spec)?;
     let imports = input_imports(&input, registry)?;
     Ok(match input.read_with(include, &imports)? {
         Some(set) => Side::Sources(Box::new(set)),
