@@ -177,6 +177,16 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt(format!("deployment {id} vanished")))
     }
 
+    /// [`Store::with_pins`] without the `ended_at`s (current deployments have none).
+    async fn deployments(&self, rows: &[sqlx::any::AnyRow]) -> Result<Vec<Deployment>, StoreError> {
+        Ok(self
+            .with_pins(rows)
+            .await?
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect())
+    }
+
     /// Deployments from rows of [`COLUMNS`], their pins read in one query, each with its
     /// `ended_at`.
     async fn with_pins(
@@ -275,12 +285,7 @@ impl Store {
             .bind(now_ms())
             .fetch_all(&self.pool)
             .await?;
-        Ok(self
-            .with_pins(&rows)
-            .await?
-            .into_iter()
-            .map(|(d, _)| d)
-            .collect())
+        self.deployments(&rows).await
     }
 
     /// A service's deployments in an environment, newest first (at most `limit`), current
@@ -338,12 +343,7 @@ impl Store {
             .bind(now_ms())
             .fetch_all(&self.pool)
             .await?;
-        Ok(self
-            .with_pins(&rows)
-            .await?
-            .into_iter()
-            .map(|(d, _)| d)
-            .collect())
+        self.deployments(&rows).await
     }
 }
 
