@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use protoreg_check::units::{Partition, UnitFile};
 use protoreg_check::{Finding, Options, Span};
 use protoreg_schema::{Image, SchemaError, SourceFile, SourceInfo, SourceSet};
 use serde::{Deserialize, Serialize};
@@ -357,7 +358,7 @@ impl<'c> Incremental<'c> {
         };
         if let Some(units) = units {
             stats.units = units.keys.len();
-            if let Some(by_unit) = units.attribute(&findings) {
+            if let Some(by_unit) = units.partition.attribute(&findings) {
                 self.store_units(&units, &by_unit, 0..units.keys.len());
             }
         }
@@ -422,6 +423,7 @@ impl<'c> Incremental<'c> {
                         .into_iter()
                         .partition(|(name, _)| {
                             units
+                                .partition
                                 .unit_of_file(side, name)
                                 .is_some_and(|u| missed.contains(&u))
                         });
@@ -443,10 +445,11 @@ impl<'c> Incremental<'c> {
                 compile_and_check(&cur_part, &prev_part, &opts, |_, _| ())?;
             stats.compiled = cur.files.len() + prev.files.len();
             drop((cur, prev));
-            let by_unit = units.attribute(&fresh).ok_or(Fallback::Full)?;
+            let by_unit = units.partition.attribute(&fresh).ok_or(Fallback::Full)?;
             self.store_units(&units, &by_unit, missed.iter().copied());
             fresh.retain(|f| {
                 units
+                    .partition
                     .unit_of_finding(f)
                     .is_some_and(|u| missed.contains(&u))
             });
@@ -548,14 +551,11 @@ fn digests(set: &SourceSet) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The comparison cut into units.
+/// The comparison cut into units, and each unit's key.
 struct Units {
     /// Per unit, the key of its files (before the checker identity and options).
     keys: Vec<String>,
-    /// Per side, file -> unit.
-    file_unit: [HashMap<String, usize>; 2],
-    /// package -> unit.
-    package_unit: HashMap<String, usize>,
+    partition: Partition,
     files_per_unit: Vec<usize>,
 }
 
@@ -572,78 +572,22 @@ impl Units {
             SideKeys::of(previous, &digests[1], facts)?,
         ];
         let facts_of = |side: usize, name: &str| facts.get(digests[side].get(name)?);
-        // Union-find over packages.
-        let mut ids: HashMap<String, usize> = HashMap::new();
-        let mut parent: Vec<usize> = Vec::new();
-        let mut id = |p: &str, parent: &mut Vec<usize>| -> usize {
-            *ids.entry(p.to_string()).or_insert_with(|| {
-                parent.push(parent.len());
-                parent.len() - 1
-            })
-        };
-        fn find(parent: &mut [usize], mut x: usize) -> usize {
-            while parent[x] != x {
-                parent[x] = parent[parent[x]];
-                x = parent[x];
-            }
-            x
-        }
-        let mut names: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut listed: [Vec<UnitFile>; 2] = [Vec::new(), Vec::new()];
         for (side, set) in sides.iter().enumerate() {
             for name in set.files.keys() {
                 let f = facts_of(side, name)?;
-                id(&f.package, &mut parent);
-                names
-                    .entry(f.package.clone())
-                    .or_default()
-                    .extend(f.names.iter().cloned());
+                listed[side].push(UnitFile {
+                    path: name,
+                    package: &f.package,
+                    names: f.names.iter().map(String::as_str).collect(),
+                });
             }
         }
-        // A path on both sides pairs its files, whatever their packages.
-        for name in current.files.keys() {
-            if previous.files.contains_key(name) {
-                let (a, b) = (facts_of(0, name)?, facts_of(1, name)?);
-                let (a, b) = (id(&a.package, &mut parent), id(&b.package, &mut parent));
-                let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
-                parent[ra] = rb;
-            }
-        }
-        // `a.b.C` is ambiguous when package `a` declares `b`.
-        let packages: Vec<String> = names.keys().cloned().collect();
-        for p in &packages {
-            for (i, _) in p.match_indices('.') {
-                let (q, rest) = (&p[..i], &p[i + 1..]);
-                let seg = rest.split('.').next().unwrap_or(rest);
-                if names.get(q).is_some_and(|n| n.contains(seg)) {
-                    let (a, b) = (id(p, &mut parent), id(q, &mut parent));
-                    let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
-                    parent[ra] = rb;
-                }
-            }
-        }
-        // Number the units by their smallest package, so that keys do not depend on order.
-        let mut roots: BTreeMap<usize, String> = BTreeMap::new();
-        for p in &packages {
-            let r = find(&mut parent, ids[p]);
-            let e = roots.entry(r).or_insert_with(|| p.clone());
-            if p < e {
-                *e = p.clone();
-            }
-        }
-        let order: BTreeMap<&String, usize> =
-            roots.values().enumerate().map(|(i, p)| (p, i)).collect();
-        let unit_of_root: HashMap<usize, usize> =
-            roots.iter().map(|(r, p)| (*r, order[p])).collect();
-        let package_unit: HashMap<String, usize> = packages
-            .iter()
-            .map(|p| (p.clone(), unit_of_root[&find(&mut parent, ids[p])]))
-            .collect();
-        let mut lines: Vec<Vec<String>> = vec![Vec::new(); roots.len()];
-        let mut file_unit: [HashMap<String, usize>; 2] = [HashMap::new(), HashMap::new()];
+        let partition = Partition::of([&listed[0], &listed[1]]);
+        let mut lines: Vec<Vec<String>> = vec![Vec::new(); partition.len()];
         for (side, set) in sides.iter().enumerate() {
             for (name, f) in &set.files {
-                let u = package_unit[&facts_of(side, name)?.package];
-                file_unit[side].insert(name.clone(), u);
+                let u = partition.unit_of_file(side, name)?;
                 let closure = &keys[side].closure[name];
                 lines[u].push(format!("{side} {name} {} {closure}", f.display));
             }
@@ -658,8 +602,7 @@ impl Units {
             .collect();
         Some(Units {
             keys,
-            file_unit,
-            package_unit,
+            partition,
             files_per_unit,
         })
     }
@@ -667,52 +610,6 @@ impl Units {
     fn files_of(&self, unit: usize) -> usize {
         self.files_per_unit[unit]
     }
-
-    fn unit_of_file(&self, side: usize, name: &str) -> Option<usize> {
-        self.file_unit[side].get(name).copied()
-    }
-
-    /// The unit a finding belongs to: its current file's, else its previous file's, else
-    /// its package's.
-    fn unit_of_finding(&self, f: &Finding) -> Option<usize> {
-        f.file_name
-            .as_deref()
-            .and_then(|n| self.unit_of_file(0, n))
-            .or_else(|| {
-                f.against_file_name
-                    .as_deref()
-                    .and_then(|n| self.unit_of_file(1, n))
-            })
-            .or_else(|| {
-                let (c, p) = &f.packages;
-                c.as_ref()
-                    .or(p.as_ref())
-                    .and_then(|p| self.package_unit.get(p).copied())
-            })
-    }
-
-    /// Findings by unit; `None` when one belongs to none (then nothing is stored).
-    fn attribute<'f>(&self, findings: &'f [Finding]) -> Option<HashMap<usize, Vec<&'f Finding>>> {
-        let mut out: HashMap<usize, Vec<&Finding>> = HashMap::new();
-        for f in findings {
-            match self.unit_of_finding(f) {
-                Some(u) => out.entry(u).or_default().push(f),
-                // In an import outside the input (a well-known type): not any unit's.
-                None if is_import_finding(f) => {}
-                None => return None,
-            }
-        }
-        Some(out)
-    }
-}
-
-/// A finding about a file neither side has as a target (only possible for the bundled
-/// well-known types, which are the same on both sides, so this is defensive).
-fn is_import_finding(f: &Finding) -> bool {
-    f.file_name
-        .as_deref()
-        .or(f.against_file_name.as_deref())
-        .is_some_and(|n| n.starts_with("google/protobuf/"))
 }
 
 impl SideKeys {

@@ -109,6 +109,11 @@ fn join(prefix: &str, name: &str) -> String {
 impl<'a> Side<'a> {
     /// Indexes the image; with `exclude_imports`, files that are only imports are left out.
     pub fn new(image: &'a Image, exclude_imports: bool) -> Self {
+        Side::keeping(image, |f| !(exclude_imports && f.is_import))
+    }
+
+    /// Indexes the files of the image that `keep` selects.
+    pub fn keeping(image: &'a Image, keep: impl Fn(&ImageFile) -> bool) -> Self {
         let mut side = Side {
             image,
             files: BTreeMap::new(),
@@ -122,10 +127,7 @@ impl<'a> Side<'a> {
             option_values: RefCell::new(HashMap::new()),
             memo: RefCell::new(HashMap::new()),
         };
-        for f in &image.files {
-            if exclude_imports && f.is_import {
-                continue;
-            }
+        for f in image.files.iter().filter(|f| keep(f)) {
             let syntax = Syntax::of(f);
             let file_features = features::for_file(image, f, syntax);
             side.files

@@ -11,12 +11,14 @@ mod extra;
 mod features;
 mod index;
 pub mod rules;
+pub mod units;
 
 use std::collections::BTreeSet;
 
 use protoreg_schema::{BreakingConfig, Image, ImageFile};
 
 pub use rules::{BUF_CATEGORIES, CATEGORIES, RULES, Rule};
+pub use units::{Scope, check_changed};
 
 /// A 1-based source range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]

@@ -2,11 +2,11 @@
 //! `.proto` files (bytes flipped, lines dropped, duplicated or swapped, numbers and keywords
 //! changed, text cut) are compiled and, when they compile, checked against the original in
 //! every rule category, in both directions. Nothing may panic; every refusal must name a
-//! file and a line. A bounded run with fixed seeds (`PROTOREG_FUZZ_ROUNDS` for longer runs).
+//! file and a line; checking only the units that changed finds what the whole check finds. A bounded run with fixed seeds (`PROTOREG_FUZZ_ROUNDS` for longer runs).
 
 use std::path::{Path, PathBuf};
 
-use protoreg_check::{Options, check};
+use protoreg_check::{Options, check, check_changed};
 use protoreg_schema::{BreakingConfig, SchemaError, SourceSet};
 
 fn examples() -> PathBuf {
@@ -133,8 +133,12 @@ fn all_categories() -> Options {
 fn run_module(files: Vec<(String, Vec<u8>)>, seed: u64, rounds: usize) -> (usize, usize) {
     let original = compile(&files).expect("the example module compiles");
     let opts = all_categories();
+    let without_imports = Options {
+        exclude_imports: true,
+        ..all_categories()
+    };
     let mut rng = Rng(seed);
-    let (mut compiled, mut refused) = (0, 0);
+    let (mut compiled, mut refused, mut narrowed) = (0, 0, 0);
     for _ in 0..rounds {
         let mut mutated = files.clone();
         let k = rng.below(mutated.len());
@@ -142,8 +146,20 @@ fn run_module(files: Vec<(String, Vec<u8>)>, seed: u64, rounds: usize) -> (usize
         match compile(&mutated) {
             Ok(image) => {
                 compiled += 1;
-                check(&image, &original, &opts).expect("check runs");
-                check(&original, &image, &opts).expect("check runs");
+                for (cur, prev) in [(&image, &original), (&original, &image)] {
+                    for opts in [&opts, &without_imports] {
+                        let whole = check(cur, prev, opts).expect("check runs");
+                        let (changed, scope) = check_changed(cur, prev, opts).expect("check runs");
+                        assert_eq!(
+                            changed, whole,
+                            "checking only the changed units differs from the whole check (file {})",
+                            mutated[k].0
+                        );
+                        if scope.checked < scope.units {
+                            narrowed += 1;
+                        }
+                    }
+                }
             }
             Err(SchemaError::Compile(diags)) => {
                 refused += 1;
@@ -155,6 +171,11 @@ fn run_module(files: Vec<(String, Vec<u8>)>, seed: u64, rounds: usize) -> (usize
             Err(other) => panic!("unexpected error kind: {other}"),
         }
     }
+    // Most mutants change one package of several: those checks were narrowed to it.
+    assert!(
+        narrowed > compiled,
+        "only {narrowed} of {compiled} mutants' checks were narrowed to the changed units"
+    );
     (compiled, refused)
 }
 

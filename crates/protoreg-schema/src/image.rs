@@ -86,6 +86,13 @@ pub struct Deferred {
     pool: DescriptorPool,
 }
 
+impl Deferred {
+    /// The text the file was compiled from (its source info is rebuilt from it).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
 /// How much source info a compile keeps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SourceInfo {

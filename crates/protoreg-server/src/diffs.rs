@@ -64,12 +64,40 @@ pub(crate) async fn findings(
     Ok(list)
 }
 
-/// After a push: the diff of the previous live version against the new one, computed and
-/// kept in the background (what the version's diff page shows first).
-pub(crate) fn precompute(state: &AppState, subject: &str, new: VersionKey) {
+/// The diff a push's own policy check already made: the new version checked against the
+/// previous live one (`from`) under `config`'s categories — so under mode BACKWARD.
+pub(crate) struct Known<'f> {
+    pub from: VersionKey,
+    pub findings: &'f [protoreg_check::Finding],
+}
+
+/// After a push: the diff of the previous live version against the new one, kept for the
+/// version's diff page — the push's own findings when its check was that diff (`known`),
+/// else computed in the background.
+pub(crate) fn precompute(
+    state: &AppState,
+    subject: &str,
+    new: VersionKey,
+    config: &Config,
+    known: Option<Known>,
+) {
     let (state, subject) = (state.clone(), subject.to_string());
+    let known = known.map(|k| {
+        // In the order a diff lists them.
+        let mut findings = k.findings.to_vec();
+        protoreg_check::sort_findings(&mut findings);
+        let list: Vec<FindingBody> = findings.iter().map(FindingBody::from).collect();
+        (k.from, json!(list), policy_key(config))
+    });
     tokio::spawn(async move {
         let run = async {
+            if let Some((from, list, policy)) = known {
+                return state
+                    .store
+                    .put_diff_findings(&subject, &from.1, &new.1, &policy, &list)
+                    .await
+                    .map_err(ApiError::from);
+            }
             let versions = state.store.versions(&subject, false).await?;
             let Some(prev) = versions.iter().rev().find(|v| v.version < new.0) else {
                 return Ok(());

@@ -188,7 +188,9 @@ pub fn version_image(v: &Version) -> Result<Image, SchemaError> {
     )
 }
 
-/// Breaking changes of `current` against `previous` under a policy's categories.
+/// Breaking changes of `current` against `previous` under a policy's categories. Only the
+/// packages that differ are checked (a push changing a few files of a large set costs what
+/// those files cost).
 pub fn breaking(
     current: &Image,
     previous: &Image,
@@ -199,7 +201,14 @@ pub fn breaking(
         exclude_imports: true,
         ..Default::default()
     };
-    protoreg_check::check(current, previous, &opts).map_err(|e| e.to_string())
+    let (findings, scope) =
+        protoreg_check::check_changed(current, previous, &opts).map_err(|e| e.to_string())?;
+    tracing::debug!(
+        units = scope.units,
+        checked = scope.checked,
+        "checked the units that changed"
+    );
+    Ok(findings)
 }
 
 /// Which live versions (oldest first) a mode checks a push against: the latest, or every

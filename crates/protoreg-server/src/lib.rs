@@ -357,11 +357,19 @@ impl ImageCache {
         if size > Self::BUDGET {
             return image;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        while entries.iter().map(|(_, s, _)| s).sum::<usize>() + size > Self::BUDGET {
-            entries.pop_front();
+        let mut evicted = Vec::new();
+        {
+            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            while entries.iter().map(|(_, s, _)| s).sum::<usize>() + size > Self::BUDGET {
+                evicted.extend(entries.pop_front());
+            }
+            entries.push_back(((subject.into(), n, digest.into()), size, image.clone()));
         }
-        entries.push_back(((subject.into(), n, digest.into()), size, image.clone()));
+        // Freeing a large image takes a while (hundreds of ms for googleapis): not under the
+        // lock, nor on the caller's (async) thread.
+        if !evicted.is_empty() {
+            std::thread::spawn(move || drop(evicted));
+        }
         image
     }
 }

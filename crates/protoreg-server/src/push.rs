@@ -438,7 +438,12 @@ pub(crate) async fn create_version(
         state.metrics.push("unchanged");
         return Ok(Created::Unchanged(meta));
     }
-    let compiled = compile_push(state, subject, &files, &deps).await?;
+    // The texts the store lacks are compressed on a spare core while the files compile.
+    let (compiled, texts) = tokio::join!(
+        compile_push(state, subject, &files, &deps),
+        state.store.pack_texts(files.clone())
+    );
+    let (compiled, texts) = (compiled?, texts?);
     let compiled_at = started.elapsed();
     let mut labels = labels;
     // Which built-in schemas (google/api, buf/validate) the imports resolved to.
@@ -457,7 +462,7 @@ pub(crate) async fn create_version(
     let image = Arc::new(compiled.image);
     let descriptor_len = compiled.descriptor.len();
     // Storing the blobs and checking against the versions there now run side by side.
-    let prepare = state.store.prepare(
+    let prepare = state.store.prepare_with(
         subject,
         NewVersion {
             files: (*files).clone(),
@@ -466,6 +471,7 @@ pub(crate) async fn create_version(
             deps: deps.clone(),
             explicit,
         },
+        texts,
     );
     let first_check = check_against_snapshot(state, subject, &image, &config);
     let deployed = crate::deployments::deployed_impact(state, subject, &image, &config);
@@ -544,8 +550,24 @@ pub(crate) async fn create_version(
                 state
                     .images
                     .put(subject, v.version, &v.digest, descriptor_len, image.clone());
-                // The version's default diff page (previous → this), ready before it is asked.
-                crate::diffs::precompute(state, subject, (v.version, v.digest.clone()));
+                // The version's default diff page (previous → this), ready before it is
+                // asked: under BACKWARD the check just made is that diff.
+                let known = match (snap.live.last(), &checked) {
+                    (Some(prev), Some((_, findings))) if config.mode == "BACKWARD" => {
+                        Some(crate::diffs::Known {
+                            from: (prev.version, prev.digest.clone()),
+                            findings,
+                        })
+                    }
+                    _ => None,
+                };
+                crate::diffs::precompute(
+                    state,
+                    subject,
+                    (v.version, v.digest.clone()),
+                    &config,
+                    known,
+                );
                 tracing::info!(
                     subject,
                     version = v.version,

@@ -34,7 +34,7 @@ pub use accepted::AcceptedBreak;
 pub use deployments::{Deployment, Environment, NewDeployment, Pin};
 pub use refusals::{REFUSALS_KEPT, Refusal};
 pub use schemas::SchemaUse;
-pub use versions::{Explicit, NewVersion, Prepared, Snapshot};
+pub use versions::{Explicit, NewVersion, PackedTexts, Prepared, Snapshot};
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]

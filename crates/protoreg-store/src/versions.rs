@@ -57,6 +57,10 @@ pub struct Snapshot {
     pub live: Vec<VersionMeta>,
 }
 
+/// Texts of a push packed for storing, by digest ([`Store::pack_texts`]).
+#[derive(Debug, Default)]
+pub struct PackedTexts(BTreeMap<String, Vec<u8>>);
+
 /// Blobs are read and written in batches of this many.
 const BATCH: usize = 400;
 
@@ -474,27 +478,72 @@ impl Store {
         &self,
         blobs: BTreeMap<String, Vec<u8>>,
     ) -> Result<(), StoreError> {
-        let packed = self.pack_missing(blobs).await?;
+        let packed = self.pack_missing(blobs, PackedTexts::default()).await?;
         let mut conn = self.pool.acquire().await?;
         insert_packed(&mut conn, packed).await
     }
 
-    /// The blobs the store does not hold yet, packed (compressed) for storing.
+    /// The blobs the store does not hold yet, packed (compressed) for storing; those in
+    /// `packed` are packed already.
     async fn pack_missing(
         &self,
         mut blobs: BTreeMap<String, Vec<u8>>,
+        mut packed: PackedTexts,
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let digests: Vec<String> = blobs.keys().cloned().collect();
         for r in self.blob_rows("digest", &digests).await? {
             blobs.remove(&r.try_get::<String, _>(0)?);
         }
+        let ready: Vec<(String, Vec<u8>)> = blobs
+            .keys()
+            .filter_map(|d| Some((d.clone(), packed.0.remove(d)?)))
+            .collect();
+        for (d, _) in &ready {
+            blobs.remove(d);
+        }
         if blobs.is_empty() {
-            return Ok(Vec::new());
+            return Ok(ready);
         }
         // Compressing is CPU work: off the async workers, on every core.
-        tokio::task::spawn_blocking(move || content::pack_all(blobs.into_iter().collect()))
-            .await
-            .map_err(corrupt)
+        let mut out =
+            tokio::task::spawn_blocking(move || content::pack_all(blobs.into_iter().collect()))
+                .await
+                .map_err(corrupt)?;
+        out.extend(ready);
+        Ok(out)
+    }
+
+    /// The texts of a push the store does not hold yet, packed: done while the push
+    /// compiles (on one thread: the compile has the others), and written only with the
+    /// version ([`Store::prepare_with`]), so a push that does not compile stores nothing.
+    pub async fn pack_texts(
+        &self,
+        files: std::sync::Arc<BTreeMap<String, String>>,
+    ) -> Result<PackedTexts, StoreError> {
+        let hashed = files.clone();
+        let digests: Vec<String> = tokio::task::spawn_blocking(move || {
+            hashed
+                .values()
+                .map(|t| content::sha256(t.as_bytes()))
+                .collect()
+        })
+        .await
+        .map_err(corrupt)?;
+        let mut missing: std::collections::BTreeSet<String> = digests.iter().cloned().collect();
+        for r in self.blob_rows("digest", &digests).await? {
+            missing.remove(&r.try_get::<String, _>(0)?);
+        }
+        tokio::task::spawn_blocking(move || {
+            let mut out = BTreeMap::new();
+            for (d, text) in digests.into_iter().zip(files.values()) {
+                if missing.remove(&d) {
+                    out.insert(d, content::pack(text.as_bytes()));
+                }
+            }
+            PackedTexts(out)
+        })
+        .await
+        .map_err(corrupt)
     }
 
     /// The number and digest of a live version (`None` = the latest): a cheap lookup that
@@ -540,6 +589,17 @@ impl Store {
     /// manifest: a delta of the latest version's root when few files changed, else full.
     /// Blobs no version ends up naming are harmless: content-addressed, never served alone.
     pub async fn prepare(&self, subject: &str, new: NewVersion) -> Result<Prepared, StoreError> {
+        self.prepare_with(subject, new, PackedTexts::default())
+            .await
+    }
+
+    /// [`Store::prepare`] with some of the blobs packed already ([`Store::pack_texts`]).
+    pub async fn prepare_with(
+        &self,
+        subject: &str,
+        new: NewVersion,
+        packed: PackedTexts,
+    ) -> Result<Prepared, StoreError> {
         let NewVersion {
             files,
             descriptor,
@@ -571,7 +631,7 @@ impl Store {
             }
             _ => Manifest::Full(addressed.chunks),
         };
-        let mut pending_blobs = self.pack_missing(addressed.blobs).await?;
+        let mut pending_blobs = self.pack_missing(addressed.blobs, packed).await?;
         if pending_blobs.iter().map(|(_, b)| b.len()).sum::<usize>() > INLINE_BLOBS {
             let mut conn = self.pool.acquire().await?;
             insert_packed(&mut conn, std::mem::take(&mut pending_blobs)).await?;
