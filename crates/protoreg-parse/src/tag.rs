@@ -1,5 +1,6 @@
 //! Field numbers of `google/protobuf/descriptor.proto`, as used in source-info paths.
 
+pub const FILE_NAME: i32 = 1;
 pub const FILE_PACKAGE: i32 = 2;
 pub const FILE_DEPENDENCY: i32 = 3;
 pub const FILE_MESSAGE: i32 = 4;

@@ -906,7 +906,7 @@ impl Image {
             return Err(bad("not a FileDescriptorSet: malformed bytes".into()));
         };
         let mut set = Vec::with_capacity(encoded.len());
-        let mut files = Vec::new();
+        let mut presented = Vec::new();
         for (tag, field, _) in parts {
             if tag != 1 {
                 continue;
@@ -915,26 +915,14 @@ impl Image {
             let _ = prost::encoding::decode_key(&mut body);
             let _ = prost::encoding::decode_varint(&mut body);
             let (bytes, edition) = present_as_proto2(body);
-            let mut proto = FileDescriptorProto::decode(bytes.as_slice())
-                .map_err(|e| bad(format!("not a FileDescriptorSet: {e}")))?;
-            if edition.is_some() {
-                editions::mark(&mut proto);
-            }
+            let name = file_name(&bytes)
+                .ok_or_else(|| bad("not a FileDescriptorSet: a file without a name".into()))?;
             prost::encoding::bytes::encode(1, &bytes, &mut set);
-            files.push(ImageFile {
-                edition,
-                extras: Extras::default(),
-                deferred: None,
-                source_info: None,
-                display: proto.name().to_string(),
-                is_import: false,
-                proto: proto.into(),
-            });
+            presented.push((name, edition, bytes));
         }
-        if files.is_empty() {
+        if presented.is_empty() {
             return Err(bad("descriptor set holds no files".into()));
         }
-        files.sort_by(|a, b| a.proto.name().cmp(b.proto.name()));
         // Check that it links (every import present, every type resolvable), keeping every
         // option as encoded. Well-known types missing from the set come from the global pool.
         // prost-reflect can panic on malformed input: that is an error here, never a crash.
@@ -942,13 +930,12 @@ impl Image {
             DescriptorPool::decode(set.as_slice()).or_else(|first| {
                 let mut pool = DescriptorPool::global();
                 let mut rest = FileDescriptorSet::default();
-                for f in &files {
-                    if pool.get_file_by_name(f.proto.name()).is_none() {
-                        let mut p = (*f.proto).clone();
-                        if f.edition.is_some() {
-                            p.syntax = Some("proto2".into());
+                for (name, _, bytes) in &presented {
+                    if pool.get_file_by_name(name).is_none() {
+                        match FileDescriptorProto::decode(bytes.as_slice()) {
+                            Ok(proto) => rest.file.push(proto),
+                            Err(_) => return Err(first),
                         }
-                        rest.file.push(p);
                     }
                 }
                 pool.add_file_descriptor_set(rest)
@@ -965,6 +952,32 @@ impl Image {
                 ));
             }
         };
+        // The pool's own descriptors (decoded once); editions files get ours, marked.
+        let mut files = Vec::with_capacity(presented.len());
+        for (name, edition, bytes) in presented {
+            let pooled = pool
+                .get_file_by_name(&name)
+                .ok_or_else(|| bad(format!("descriptor set does not link: {name} is missing")))?;
+            let proto = match edition {
+                None => ProtoRef::Pooled(pooled),
+                Some(_) => {
+                    let mut proto = FileDescriptorProto::decode(bytes.as_slice())
+                        .map_err(|e| bad(format!("not a FileDescriptorSet: {e}")))?;
+                    editions::mark(&mut proto);
+                    proto.into()
+                }
+            };
+            files.push(ImageFile {
+                edition,
+                extras: Extras::default(),
+                deferred: None,
+                source_info: None,
+                display: name,
+                is_import: false,
+                proto,
+            });
+        }
+        files.sort_by(|a, b| a.proto.name().cmp(b.proto.name()));
         Ok(Image {
             files,
             pool,
@@ -1032,6 +1045,17 @@ fn rewrite_file(raw: &[u8], f: &ImageFile, include_source_info: bool) -> Vec<u8>
 
 /// For a file read from a descriptor set: an editions file is presented to prost-reflect
 /// (which predates editions) as proto2; returns the bytes and the edition.
+/// The `name` of an encoded `FileDescriptorProto`.
+fn file_name(raw: &[u8]) -> Option<String> {
+    let (_, field, _) = fields(raw)?
+        .into_iter()
+        .find(|(tag, _, _)| *tag == protoreg_parse::tag::FILE_NAME as u32)?;
+    let mut body = field;
+    prost::encoding::decode_key(&mut body).ok()?;
+    prost::encoding::decode_varint(&mut body).ok()?;
+    String::from_utf8(body.to_vec()).ok()
+}
+
 fn present_as_proto2(raw: &[u8]) -> (Vec<u8>, Option<i32>) {
     let Some(parts) = fields(raw) else {
         return (raw.to_vec(), None);

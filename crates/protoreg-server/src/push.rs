@@ -430,20 +430,34 @@ pub(crate) async fn create_version(
         accept,
     } = incoming;
     let digest = protoreg_store::version_digest(&files, &deps);
+    let latest = state.store.version_ref(subject, None).await?;
     // The same content as the latest version: nothing to compile.
-    if let Some((n, latest)) = state.store.version_ref(subject, None).await?
-        && latest == digest
-        && let Some(meta) = state.store.version_meta(subject, Some(n), false).await?
+    if let Some((n, latest)) = &latest
+        && *latest == digest
+        && let Some(meta) = state.store.version_meta(subject, Some(*n), false).await?
     {
         state.metrics.push("unchanged");
         return Ok(Created::Unchanged(meta));
     }
-    // The texts the store lacks are compressed on a spare core while the files compile.
-    let (compiled, texts) = tokio::join!(
+    let config = effective_config(&state.store, subject).await?;
+    // While the files compile: the texts the store lacks are compressed, and the latest
+    // version's image is decoded when the check needs it and it is not in memory (after a
+    // restart, say).
+    let prefetch = async {
+        if let (Some((n, d)), false) = (&latest, config.mode == "NONE")
+            && let Err(e) = version_image(state, subject, *n, d).await
+        {
+            // The check reads it again, and answers for it.
+            tracing::debug!(subject, error = ?e, "could not decode the latest version ahead");
+        }
+        Ok(())
+    };
+    // A push that does not compile is answered at once.
+    let (compiled, texts, ()) = tokio::try_join!(
         compile_push(state, subject, &files, &deps),
-        state.store.pack_texts(files.clone())
-    );
-    let (compiled, texts) = (compiled?, texts?);
+        async { Ok(state.store.pack_texts(files.clone()).await?) },
+        prefetch
+    )?;
     let compiled_at = started.elapsed();
     let mut labels = labels;
     // Which built-in schemas (google/api, buf/validate) the imports resolved to.
@@ -458,7 +472,6 @@ pub(crate) async fn create_version(
         );
     }
     let refusal_labels = labels.clone();
-    let config = effective_config(&state.store, subject).await?;
     let image = Arc::new(compiled.image);
     let descriptor_len = compiled.descriptor.len();
     // Storing the blobs and checking against the versions there now run side by side.

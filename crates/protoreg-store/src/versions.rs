@@ -505,10 +505,11 @@ impl Store {
             return Ok(ready);
         }
         // Compressing is CPU work: off the async workers, on every core.
-        let mut out =
-            tokio::task::spawn_blocking(move || content::pack_all(blobs.into_iter().collect()))
-                .await
-                .map_err(corrupt)?;
+        let mut out = tokio::task::spawn_blocking(move || {
+            content::pack_all(blobs.into_iter().collect(), content::Effort::Fast)
+        })
+        .await
+        .map_err(corrupt)?;
         out.extend(ready);
         Ok(out)
     }
@@ -537,7 +538,7 @@ impl Store {
             let mut out = BTreeMap::new();
             for (d, text) in digests.into_iter().zip(files.values()) {
                 if missing.remove(&d) {
-                    out.insert(d, content::pack(text.as_bytes()));
+                    out.insert(d, content::pack(text.as_bytes(), content::Effort::Small));
                 }
             }
             PackedTexts(out)
