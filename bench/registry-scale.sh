@@ -19,6 +19,7 @@ run=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$run"; }
 trap cleanup EXIT
+[ -n "${KEEP_LOG:-}" ] && trap 'cp "$run/err" "$KEEP_LOG"; cleanup' EXIT
 case $backend in
   sqlite) db="sqlite://$run/bench.db" ;;
   postgres)
@@ -30,11 +31,14 @@ case $backend in
     ;;
   *) echo "backend: sqlite or postgres"; exit 1 ;;
 esac
-"$bin" serve --listen 127.0.0.1:0 --database "$db" >"$run/out" 2>"$run/err" &
-pid=$!
-for _ in $(seq 200); do grep -q listening "$run/out" 2>/dev/null && break; sleep 0.05; done
-base=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$run/out")
-export PROTOREG_REGISTRY=$base
+start_server() {
+  "$bin" serve --listen 127.0.0.1:0 --database "$db" >"$run/out" 2>>"$run/err" &
+  pid=$!
+  for _ in $(seq 200); do grep -q listening "$run/out" 2>/dev/null && break; sleep 0.05; done
+  base=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$run/out")
+  export PROTOREG_REGISTRY=$base
+}
+start_server
 # The database's size: SQLite's pages (after a WAL checkpoint) or PostgreSQL's tables.
 db_bytes() {
   case $backend in
@@ -89,3 +93,12 @@ sleep 0.3
 wrk -t1 -c8 -d3s --latency "$base/v1/subjects/acme.common.v1/versions/1/descriptor" >"$run/wrk2" 2>&1
 wait $push_pid
 echo "reads of a version during a push: p50 $(sed -n 's/^ *50% *//p' "$run/wrk2"), p99 $(sed -n 's/^ *99% *//p' "$run/wrk2")"
+# After a restart nothing is decoded yet: the push decodes the version it is checked
+# against beside its own compile.
+curl -s -X PUT -H 'content-type: application/json' -d '{"mode":"BACKWARD"}' "$base/v1/subjects/googleapis/config" >/dev/null
+kill "$pid"; wait "$pid" 2>/dev/null || true
+rm -f "$run/out"
+start_server
+printf '\nmessage BenchAfterRestart {\n  string note = 1;\n}\n' >>"$mod/google/type/date.proto"
+t0=$(now); "$bin" push "$mod" --subject googleapis >/dev/null; t1=$(now)
+echo "push of a compatible change right after a restart (BACKWARD): $(ms "$t0" "$t1")"

@@ -833,6 +833,15 @@ fn accepted_break(database: &str) {
     assert!(out.contains("(accepted: name moved to Profile)"), "{out}");
     let page = get_with(b, &format!("/ui/subjects/{s}"), &auth).text();
     assert!(page.contains("accepted 1 breaking change(s)"), "{page}");
+    // Under BACKWARD the push's own check is kept as the version's diff, which the diff
+    // page shows (what `/v1/…/diff` computes afresh).
+    let computed = get_with(b, &format!("/v1/subjects/{s}/diff?from=1&to=2"), &auth).json();
+    assert_eq!(
+        computed["breaking"][0]["type"], "FIELD_NO_DELETE",
+        "{computed}"
+    );
+    let diff_page = get_with(b, &format!("/ui/subjects/{s}/diff?from=1&to=2"), &auth).text();
+    assert!(diff_page.contains("FIELD_NO_DELETE"), "{diff_page}");
     // protoreg's own rules in a subject policy: adding REQUIRED to an existing field is
     // refused once FIELD_BEHAVIOR is among the categories (the built-in
     // google/api/field_behavior.proto resolves the import).

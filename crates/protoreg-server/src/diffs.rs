@@ -1,7 +1,8 @@
 //! The findings of a diff between two versions (the newer checked against the older under
 //! a policy's categories), computed once per (contents, categories) and kept in the store,
-//! so that a diff page after a restart decodes nothing. A push computes the default diff
-//! of the version it made (the previous live version against it) in the background.
+//! so that a diff page after a restart decodes nothing. A push keeps the default diff of
+//! the version it made (the previous live version against it): its own check under
+//! `BACKWARD`, else computed in the background from the images in memory.
 
 use protoreg_store::Config;
 use serde_json::json;
@@ -73,7 +74,8 @@ pub(crate) struct Known<'f> {
 
 /// After a push: the diff of the previous live version against the new one, kept for the
 /// version's diff page — the push's own findings when its check was that diff (`known`),
-/// else computed in the background.
+/// else computed in the background when both images are still in memory (else when the
+/// page is first asked for).
 pub(crate) fn precompute(
     state: &AppState,
     subject: &str,
@@ -102,6 +104,15 @@ pub(crate) fn precompute(
             let Some(prev) = versions.iter().rev().find(|v| v.version < new.0) else {
                 return Ok(());
             };
+            // Decoding a version no longer in memory (a large one, evicted by the new
+            // one) would compete with the next push: the diff page computes it if asked.
+            if state
+                .images
+                .get(&subject, prev.version, &prev.digest)
+                .is_none()
+            {
+                return Ok(());
+            }
             let config = crate::v1::effective_config(&state.store, &subject).await?;
             findings(
                 &state,
