@@ -58,29 +58,28 @@ pub fn pack(content: &[u8], effort: Effort) -> Vec<u8> {
 
 /// [`pack`] of many blobs, on every core: (digest, stored bytes).
 pub fn pack_all(blobs: Vec<(String, Vec<u8>)>, effort: Effort) -> Vec<(String, Vec<u8>)> {
+    par_map(&blobs, |(d, c)| (d.clone(), pack(c, effort)))
+}
+
+/// `f` over `items` on every core (in chunks, one thread each), keeping their order.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || blobs.len() < 64 {
-        return blobs
-            .into_iter()
-            .map(|(d, c)| (d, pack(&c, effort)))
-            .collect();
+    if threads < 2 || items.len() < 64 {
+        return items.iter().map(f).collect();
     }
-    let chunk = blobs.len().div_ceil(threads);
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = blobs
+        let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(d, c)| (d.clone(), pack(c, effort)))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .skip(1)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<_>>()))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("compressing does not panic"))
-            .collect()
+        let mut out: Vec<R> = items[..chunk].iter().map(f).collect();
+        for h in handles {
+            out.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        out
     })
 }
 
@@ -295,11 +294,14 @@ pub fn address(
     let mut blobs = BTreeMap::new();
     let mut entries = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    for (name, bytes) in split_descriptor_set(descriptor)? {
-        let d = sha256(bytes);
+    let parts = split_descriptor_set(descriptor)?;
+    // Each file's descriptor and text hashed on every core.
+    let digests = par_map(&parts, |(name, bytes)| {
+        (sha256(bytes), files.get(name).map(|t| sha256(t.as_bytes())))
+    });
+    for ((name, bytes), (d, td)) in parts.into_iter().zip(digests) {
         blobs.entry(d.clone()).or_insert_with(|| bytes.to_vec());
-        let text = files.get(&name).map(|t| {
-            let td = sha256(t.as_bytes());
+        let text = files.get(&name).zip(td).map(|(t, td)| {
             blobs
                 .entry(td.clone())
                 .or_insert_with(|| t.as_bytes().to_vec());

@@ -84,7 +84,7 @@ impl Registry {
     }
 
     /// POST of a JSON body sent gzipped (pushes: a large module's text compresses about 5x).
-    pub fn post_gzip(&self, path: &str, body: &Value) -> anyhow::Result<Reply> {
+    pub fn post_gzip(&self, path: &str, body: &impl serde::Serialize) -> anyhow::Result<Reply> {
         let json = serde_json::to_vec(body)?;
         let bytes = gzip(&json).map_err(|e| anyhow!("compressing the body: {e}"))?;
         drop(json);

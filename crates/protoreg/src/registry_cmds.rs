@@ -297,10 +297,24 @@ pub fn push(a: PushArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let path = if a.dry_run { "check" } else { "versions" };
-    let mut body = json!({"files": files, "labels": labels, "deps": deps});
-    if let (true, Some(reason)) = (a.accept_breaking, &a.reason) {
-        body["accept_breaking"] = json!({"reason": reason});
+    // Serialized from the files themselves (a large module's text is not copied again).
+    #[derive(serde::Serialize)]
+    struct PushBody<'a> {
+        files: &'a BTreeMap<String, String>,
+        labels: &'a BTreeMap<String, String>,
+        deps: &'a [String],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        accept_breaking: Option<Value>,
     }
+    let body = PushBody {
+        files: &files,
+        labels: &labels,
+        deps: &deps,
+        accept_breaking: match (a.accept_breaking, &a.reason) {
+            (true, Some(reason)) => Some(json!({"reason": reason})),
+            _ => None,
+        },
+    };
     let reply = client.post_gzip(
         &format!("/v1/subjects/{}/{path}", crate::client::seg(&a.subject)),
         &body,
