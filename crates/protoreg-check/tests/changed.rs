@@ -5,20 +5,16 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
+use common::all_categories;
 use protoreg_check::{Options, check, check_changed};
-use protoreg_schema::{BreakingConfig, Image, SourceSet};
+use protoreg_schema::{Image, SourceSet};
 
 fn options(exclude_imports: bool) -> Options {
     Options {
-        config: BreakingConfig {
-            version: "v2".into(),
-            use_ids: ["FILE", "PACKAGE", "WIRE_JSON", "WIRE"]
-                .map(String::from)
-                .to_vec(),
-            ..Default::default()
-        },
         exclude_imports,
-        ..Default::default()
+        ..all_categories()
     }
 }
 

@@ -6,8 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
+use common::all_categories;
 use protoreg_check::{Options, check, check_changed};
-use protoreg_schema::{BreakingConfig, SchemaError, SourceSet};
+use protoreg_schema::{SchemaError, SourceSet};
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto-examples")
@@ -115,19 +118,6 @@ fn mutate(rng: &mut Rng, text: &[u8]) -> Vec<u8> {
 
 fn compile(files: &[(String, Vec<u8>)]) -> Result<protoreg_schema::Image, SchemaError> {
     SourceSet::from_memory(files.iter().cloned(), "")?.compile()
-}
-
-fn all_categories() -> Options {
-    Options {
-        config: BreakingConfig {
-            version: "v2".into(),
-            use_ids: ["FILE", "PACKAGE", "WIRE_JSON", "WIRE"]
-                .map(String::from)
-                .to_vec(),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
 }
 
 fn run_module(files: Vec<(String, Vec<u8>)>, seed: u64, rounds: usize) -> (usize, usize) {
