@@ -56,6 +56,9 @@ cp -r "$work/corpus/old" "$mod"
 files=$(find "$mod" -name '*.proto' | wc -l)
 text=$(find "$mod" -name '*.proto' -print0 | du -cb --files0-from=- | tail -1 | cut -f1)
 echo "corpus: $files files, $((text / 1000000)) MB of text; backend $backend; $(nproc) cores"
+# This machine's speed drifts: a compile of the corpus alone, to read the figures against.
+t0=$(now); "$bin" build "$mod" -o "$run/gauge.binpb"; t1=$(now); rm -f "$run/gauge.binpb"
+echo "gauge: protoreg build of the corpus $(ms "$t0" "$t1")"
 empty=$(db_bytes)
 t0=$(now); "$bin" push "$mod" --subject googleapis >/dev/null; t1=$(now)
 echo "push of the corpus (compile, store; client gzip included): $(ms "$t0" "$t1")"
