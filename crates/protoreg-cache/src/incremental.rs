@@ -73,13 +73,10 @@ struct Facts {
 
 impl Facts {
     fn of(proto: &prost_types::FileDescriptorProto, option_imports: &[String]) -> Facts {
-        let mut names: Vec<String> = proto
-            .message_type
-            .iter()
-            .map(|m| m.name().to_string())
-            .chain(proto.enum_type.iter().map(|e| e.name().to_string()))
-            .chain(proto.service.iter().map(|s| s.name().to_string()))
-            .chain(proto.extension.iter().map(|x| x.name().to_string()))
+        let mut names: Vec<String> = UnitFile::of(proto)
+            .names
+            .into_iter()
+            .map(String::from)
             .collect();
         names.sort();
         names.dedup();

@@ -227,7 +227,9 @@ pub fn check_changed(
             .collect()
     });
     let partition = Partition::of([&listed[0], &listed[1]]);
-    let changed = changed_files(current, previous);
+    let by_name: [HashMap<&str, &ImageFile>; 2] =
+        sides.map(|image| image.files.iter().map(|f| (f.proto.name(), f)).collect());
+    let changed = changed_files(sides, &by_name);
     let changed_units: BTreeSet<usize> = (0..2)
         .flat_map(|side| {
             let partition = &partition;
@@ -254,7 +256,7 @@ pub fn check_changed(
                 .unit_of_file(side, f.proto.name())
                 .is_some_and(|u| changed_units.contains(&u))
         });
-        closure(sides[side], roots)
+        closure(&by_name[side], roots)
     });
     let cur = index::Side::keeping(current, |f| indexed(&f) && keep[0].contains(f.proto.name()));
     let prev = index::Side::keeping(previous, |f| {
@@ -264,10 +266,7 @@ pub fn check_changed(
     // What is left of unchanged units (files there only to be imported) is not theirs; a
     // finding that belongs to no unit means the cut does not hold: check the whole.
     let unit = |f: &Finding| partition.unit_of_finding(f);
-    if found
-        .iter()
-        .any(|f| unit(f).is_none() && !is_import_finding(f))
-    {
+    if found.iter().any(|f| unit(f).is_none()) {
         return whole().map(|(f, _)| (f, scope));
     }
     let findings = found
@@ -280,13 +279,14 @@ pub fn check_changed(
 /// Per side (current, previous): the files whose descriptor differs from the same path's
 /// on the other side (or that the other side lacks), or that import such a file, directly
 /// or not. Each path on both sides is compared once, on two threads.
-fn changed_files<'a>(current: &'a Image, previous: &'a Image) -> [Vec<&'a str>; 2] {
-    let theirs: HashMap<&str, &ImageFile> =
-        previous.files.iter().map(|f| (f.proto.name(), f)).collect();
-    let common: Vec<(&ImageFile, &ImageFile)> = current
+fn changed_files<'a>(
+    sides: [&'a Image; 2],
+    by_name: &[HashMap<&'a str, &'a ImageFile>; 2],
+) -> [Vec<&'a str>; 2] {
+    let common: Vec<(&ImageFile, &ImageFile)> = sides[0]
         .files
         .iter()
-        .filter_map(|f| Some((f, *theirs.get(f.proto.name())?)))
+        .filter_map(|f| Some((f, *by_name[1].get(f.proto.name())?)))
         .collect();
     let compare = |pairs: &[(&'a ImageFile, &'a ImageFile)]| -> Vec<&'a str> {
         pairs
@@ -306,15 +306,13 @@ fn changed_files<'a>(current: &'a Image, previous: &'a Image) -> [Vec<&'a str>; 
         );
         same.into_iter().collect()
     });
-    [current, previous].map(|image| {
-        let by_name: HashMap<&str, &ImageFile> =
-            image.files.iter().map(|f| (f.proto.name(), f)).collect();
+    [0, 1].map(|side| {
         let mut memo: HashMap<&str, bool> = HashMap::new();
-        image
+        sides[side]
             .files
             .iter()
             .map(|f| f.proto.name())
-            .filter(|name| changed(name, &by_name, &same, &mut memo))
+            .filter(|name| changed(name, &by_name[side], &same, &mut memo))
             .collect()
     })
 }
@@ -349,9 +347,10 @@ fn imports(f: &ImageFile) -> impl Iterator<Item = &str> {
 }
 
 /// `roots` and every file they import, directly or not, by name.
-fn closure<'a>(image: &'a Image, roots: impl Iterator<Item = &'a ImageFile>) -> HashSet<&'a str> {
-    let by_name: HashMap<&str, &ImageFile> =
-        image.files.iter().map(|f| (f.proto.name(), f)).collect();
+fn closure<'a>(
+    by_name: &HashMap<&'a str, &'a ImageFile>,
+    roots: impl Iterator<Item = &'a ImageFile>,
+) -> HashSet<&'a str> {
     let mut seen: HashSet<&str> = HashSet::new();
     let mut stack: Vec<&ImageFile> = roots.collect();
     while let Some(f) = stack.pop() {

@@ -911,9 +911,8 @@ impl Image {
             if tag != 1 {
                 continue;
             }
-            let mut body = field;
-            let _ = prost::encoding::decode_key(&mut body);
-            let _ = prost::encoding::decode_varint(&mut body);
+            let body = crate::wire::payload(field)
+                .ok_or_else(|| bad("not a FileDescriptorSet: malformed bytes".into()))?;
             let (bytes, edition) = present_as_proto2(body);
             let name = file_name(&bytes)
                 .ok_or_else(|| bad("not a FileDescriptorSet: a file without a name".into()))?;
@@ -1043,19 +1042,16 @@ fn rewrite_file(raw: &[u8], f: &ImageFile, include_source_info: bool) -> Vec<u8>
     out
 }
 
-/// For a file read from a descriptor set: an editions file is presented to prost-reflect
-/// (which predates editions) as proto2; returns the bytes and the edition.
 /// The `name` of an encoded `FileDescriptorProto`.
 fn file_name(raw: &[u8]) -> Option<String> {
     let (_, field, _) = fields(raw)?
         .into_iter()
         .find(|(tag, _, _)| *tag == protoreg_parse::tag::FILE_NAME as u32)?;
-    let mut body = field;
-    prost::encoding::decode_key(&mut body).ok()?;
-    prost::encoding::decode_varint(&mut body).ok()?;
-    String::from_utf8(body.to_vec()).ok()
+    String::from_utf8(crate::wire::payload(field)?.to_vec()).ok()
 }
 
+/// For a file read from a descriptor set: an editions file is presented to prost-reflect
+/// (which predates editions) as proto2; returns the bytes and the edition.
 fn present_as_proto2(raw: &[u8]) -> (Vec<u8>, Option<i32>) {
     let Some(parts) = fields(raw) else {
         return (raw.to_vec(), None);

@@ -18,10 +18,7 @@ pub fn append_at_path(raw: &[u8], path: &[i32], field: u32, value: u64) -> Optio
     for (t, bytes, _) in fields(raw)? {
         if t == want_tag {
             if index == want_index {
-                let mut body = bytes;
-                prost::encoding::decode_key(&mut body).ok()?;
-                prost::encoding::decode_varint(&mut body).ok()?;
-                let inner = append_at_path(body, &path[2..], field, value)?;
+                let inner = append_at_path(payload(bytes)?, &path[2..], field, value)?;
                 prost::encoding::bytes::encode(t, &inner, &mut out);
                 found = true;
                 index += 1;
@@ -32,6 +29,15 @@ pub fn append_at_path(raw: &[u8], path: &[i32], field: u32, value: u64) -> Optio
         out.extend_from_slice(bytes);
     }
     found.then_some(out)
+}
+
+/// The payload of one whole length-delimited field (as [`fields`] returns it): its bytes
+/// after the key and the length.
+pub fn payload(field: &[u8]) -> Option<&[u8]> {
+    let mut body = field;
+    prost::encoding::decode_key(&mut body).ok()?;
+    prost::encoding::decode_varint(&mut body).ok()?;
+    Some(body)
 }
 
 /// Splits an encoded message into its top-level fields: `(field number, whole field bytes,

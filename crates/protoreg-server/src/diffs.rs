@@ -83,13 +83,13 @@ pub(crate) fn precompute(
     config: &Config,
     known: Option<Known>,
 ) {
-    let (state, subject) = (state.clone(), subject.to_string());
+    let (state, subject, config) = (state.clone(), subject.to_string(), config.clone());
     let known = known.map(|k| {
         // In the order a diff lists them.
         let mut findings = k.findings.to_vec();
         protoreg_check::sort_findings(&mut findings);
         let list: Vec<FindingBody> = findings.iter().map(FindingBody::from).collect();
-        (k.from, json!(list), policy_key(config))
+        (k.from, json!(list), policy_key(&config))
     });
     tokio::spawn(async move {
         let run = async {
@@ -113,7 +113,6 @@ pub(crate) fn precompute(
             {
                 return Ok(());
             }
-            let config = crate::v1::effective_config(&state.store, &subject).await?;
             findings(
                 &state,
                 &subject,

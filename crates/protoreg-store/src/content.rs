@@ -286,10 +286,12 @@ pub struct Addressed {
     pub blobs: BTreeMap<String, Vec<u8>>,
 }
 
-/// Splits a version's files and descriptor set into blobs and a chunked manifest.
+/// Splits a version's files and descriptor set into blobs and a chunked manifest;
+/// `text_digests` are digests of texts already known by path (the rest are hashed here).
 pub fn address(
     files: &BTreeMap<String, String>,
     descriptor: &[u8],
+    text_digests: &BTreeMap<String, String>,
 ) -> Result<Addressed, StoreError> {
     let mut blobs = BTreeMap::new();
     let mut entries = Vec::new();
@@ -297,7 +299,13 @@ pub fn address(
     let parts = split_descriptor_set(descriptor)?;
     // Each file's descriptor and text hashed on every core.
     let digests = par_map(&parts, |(name, bytes)| {
-        (sha256(bytes), files.get(name).map(|t| sha256(t.as_bytes())))
+        let text = files.get(name).map(|t| {
+            text_digests
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| sha256(t.as_bytes()))
+        });
+        (sha256(bytes), text)
     });
     for ((name, bytes), (d, td)) in parts.into_iter().zip(digests) {
         blobs.entry(d.clone()).or_insert_with(|| bytes.to_vec());

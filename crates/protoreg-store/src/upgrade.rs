@@ -44,7 +44,7 @@ impl Store {
         let files: String = row.try_get(0)?;
         let descriptor: Vec<u8> = row.try_get(1)?;
         let files: BTreeMap<String, String> = serde_json::from_str(&files).map_err(corrupt)?;
-        let addressed = content::address(&files, &descriptor)?;
+        let addressed = content::address(&files, &descriptor, &BTreeMap::new())?;
         // The manifest must give back exactly the bytes that were stored.
         let rejoined = content::join_descriptor_set(
             addressed

@@ -57,9 +57,15 @@ pub struct Snapshot {
     pub live: Vec<VersionMeta>,
 }
 
-/// Texts of a push packed for storing, by digest ([`Store::pack_texts`]).
+/// Texts of a push hashed, and packed for storing where the store lacks them
+/// ([`Store::pack_texts`]).
 #[derive(Debug, Default)]
-pub struct PackedTexts(BTreeMap<String, Vec<u8>>);
+pub struct PackedTexts {
+    /// Path -> digest of every text.
+    digests: BTreeMap<String, String>,
+    /// Digest -> packed text.
+    packed: BTreeMap<String, Vec<u8>>,
+}
 
 /// Blobs are read and written in batches of this many.
 const BATCH: usize = 400;
@@ -496,7 +502,7 @@ impl Store {
         }
         let ready: Vec<(String, Vec<u8>)> = blobs
             .keys()
-            .filter_map(|d| Some((d.clone(), packed.0.remove(d)?)))
+            .filter_map(|d| Some((d.clone(), packed.packed.remove(d)?)))
             .collect();
         for (d, _) in &ready {
             blobs.remove(d);
@@ -535,13 +541,19 @@ impl Store {
             missing.remove(&r.try_get::<String, _>(0)?);
         }
         tokio::task::spawn_blocking(move || {
-            let mut out = BTreeMap::new();
-            for (d, text) in digests.into_iter().zip(files.values()) {
-                if missing.remove(&d) {
-                    out.insert(d, content::pack(text.as_bytes(), content::Effort::Small));
+            let mut packed = BTreeMap::new();
+            for (d, text) in digests.iter().zip(files.values()) {
+                if missing.remove(d) {
+                    packed.insert(
+                        d.clone(),
+                        content::pack(text.as_bytes(), content::Effort::Small),
+                    );
                 }
             }
-            PackedTexts(out)
+            PackedTexts {
+                digests: files.keys().cloned().zip(digests).collect(),
+                packed,
+            }
         })
         .await
         .map_err(corrupt)
@@ -594,7 +606,8 @@ impl Store {
             .await
     }
 
-    /// [`Store::prepare`] with some of the blobs packed already ([`Store::pack_texts`]).
+    /// [`Store::prepare`] with the texts hashed and packed already ([`Store::pack_texts`] of
+    /// the same files).
     pub async fn prepare_with(
         &self,
         subject: &str,
@@ -611,10 +624,13 @@ impl Store {
         let digest = crate::version_digest(&files, &deps);
         let schema_digest = crate::schema_digest(&files, &deps);
         // Hashing and splitting a large push is CPU work: off the async workers.
-        let mut addressed =
-            tokio::task::spawn_blocking(move || content::address(&files, &descriptor))
-                .await
-                .map_err(corrupt)??;
+        let mut packed = packed;
+        let text_digests = std::mem::take(&mut packed.digests);
+        let mut addressed = tokio::task::spawn_blocking(move || {
+            content::address(&files, &descriptor, &text_digests)
+        })
+        .await
+        .map_err(corrupt)??;
         let base = self.base_root(subject).await?;
         let delta = base
             .as_ref()
