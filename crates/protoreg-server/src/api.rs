@@ -1,5 +1,7 @@
-//! The bodies of the native `/v1` API as Rust types: handlers answer with them, and their
-//! derived schemas are `/openapi.json`'s components, so a generated client is typed.
+//! The bodies of the native `/v1` API as Rust types: the server's handlers answer with
+//! them, the CLI reads them, and their derived schemas are `/openapi.json`'s components, so
+//! a generated client is typed. Also the wire's small vocabulary both sides share: subject
+//! names, URL segments, version numbers, timestamps.
 
 use std::collections::BTreeMap;
 
@@ -353,8 +355,8 @@ impl From<&protoreg_store::Deployment> for DeploymentBody {
                 })
                 .collect(),
             labels: d.labels.clone(),
-            deployed_at: crate::rfc3339(d.deployed_at),
-            expires_at: d.expires_at.map(crate::rfc3339),
+            deployed_at: rfc3339(d.deployed_at),
+            expires_at: d.expires_at.map(rfc3339),
         }
     }
 }
@@ -505,7 +507,7 @@ impl From<&protoreg_store::VersionMeta> for VersionSummary {
             version: v.version,
             digest: v.digest.clone(),
             labels: v.labels.clone(),
-            created_at: crate::rfc3339(v.created_at),
+            created_at: rfc3339(v.created_at),
             deleted: v.deleted,
             deps: v.deps.iter().map(Dep::from).collect(),
             accepted_break: None,
@@ -516,9 +518,9 @@ impl From<&protoreg_store::VersionMeta> for VersionSummary {
 impl From<protoreg_store::Config> for Policy {
     fn from(c: protoreg_store::Config) -> Self {
         Policy {
-            mode: c.mode,
+            mode: c.mode.to_string(),
             categories: c.categories,
-            deployed: c.deployed,
+            deployed: c.deployed.to_string(),
         }
     }
 }
@@ -561,5 +563,125 @@ impl From<&protoreg_schema::Diagnostic> for DiagnosticBody {
             column: Some(d.column),
             message: d.message.clone(),
         }
+    }
+}
+
+// ----- the wire's vocabulary -----
+
+/// A subject name ([`SUBJECT_RULE`]): Confluent clients name subjects after import paths.
+pub fn valid_subject(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_SUBJECT_LEN
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        && s.split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+}
+
+/// `s` as one URL path segment: what a subject may hold besides `A-Z a-z 0-9 . _ -`
+/// (`/` above all) percent-encoded. Used by the CLI's requests and the UI's links.
+pub fn url_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Longest subject name, in bytes.
+pub const MAX_SUBJECT_LEN: usize = 255;
+
+/// What [`valid_subject`] accepts, for error messages.
+pub const SUBJECT_RULE: &str =
+    "1 to 255 of A-Z a-z 0-9 . _ - /, no empty, `.` or `..` segment between slashes";
+
+/// Splits a dependency spec, `SUBJECT@N`, `SUBJECT@latest` or `SUBJECT` (latest).
+pub fn parse_dep_spec(spec: &str) -> Result<(String, Option<i64>), String> {
+    let (subject, version) = spec.split_once('@').unwrap_or((spec, "latest"));
+    if !valid_subject(subject) {
+        return Err(format!(
+            "dependency {spec:?}: invalid subject name (use {SUBJECT_RULE})"
+        ));
+    }
+    let n = match version {
+        "latest" => None,
+        v => Some(v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            format!("dependency {spec:?}: the version must be a positive number or `latest`")
+        })?),
+    };
+    Ok((subject.to_string(), n))
+}
+
+/// A version as a path names it: a positive number, or `latest` (`None`).
+pub fn parse_version(v: &str) -> Result<Option<i64>, String> {
+    if v == "latest" {
+        return Ok(None);
+    }
+    v.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Some)
+        .ok_or_else(|| format!("version must be a positive number or `latest`, not {v:?}"))
+}
+
+/// Unix milliseconds as RFC 3339 UTC.
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_764_028_800_123), "2025-11-25T00:00:00.123Z");
+    }
+
+    #[test]
+    fn subject_names() {
+        assert!(valid_subject("acme.users.v1"));
+        // Confluent's reference subjects are import paths.
+        assert!(valid_subject("acme/common/v1/money.proto"));
+        assert!(valid_subject("orders-value"));
+        for bad in [
+            "../x", "a/../b", "a//b", "/a", "a/", "./a", "a b", "a@1", "a%2Fb", "",
+        ] {
+            assert!(!valid_subject(bad), "{bad:?}");
+        }
+        assert!(valid_subject(&"a".repeat(255)));
+        assert!(!valid_subject(&"a".repeat(256)));
+        assert_eq!(url_segment("acme/x.proto"), "acme%2Fx.proto");
+    }
+
+    #[test]
+    fn version_numbers() {
+        assert_eq!(parse_version("latest"), Ok(None));
+        assert_eq!(parse_version("3"), Ok(Some(3)));
+        assert!(parse_version("0").is_err() && parse_version("-1").is_err());
     }
 }

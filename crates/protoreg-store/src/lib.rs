@@ -25,6 +25,7 @@ mod accepted;
 pub mod content;
 mod deployments;
 mod diffs;
+pub mod policy;
 mod refusals;
 mod schemas;
 mod upgrade;
@@ -32,6 +33,7 @@ mod versions;
 
 pub use accepted::AcceptedBreak;
 pub use deployments::{Deployment, Environment, NewDeployment, Pin};
+pub use policy::{DeployedPolicy, Mode, UnknownName, WriteMode};
 pub use refusals::{REFUSALS_KEPT, Refusal};
 pub use schemas::SchemaUse;
 pub use versions::{Explicit, NewVersion, PackedTexts, Prepared, Snapshot};
@@ -50,6 +52,9 @@ pub enum StoreError {
     /// A request the stored state refuses (an import's id or version already taken).
     #[error("{0}")]
     Invalid(String),
+    /// A dependency of the version being committed was deleted since it was resolved.
+    #[error("dependency {subject}@{version} was deleted during the push")]
+    DependencyGone { subject: String, version: i64 },
 }
 
 impl StoreError {
@@ -132,16 +137,12 @@ pub struct SubjectSummary {
 /// A compatibility policy: Confluent's mode and buf rule categories or ids.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Config {
-    pub mode: String,
+    pub mode: Mode,
     pub categories: Vec<String>,
     /// A push incompatible with a version still deployed somewhere: `warn` (the default)
     /// or `enforce` (refused).
-    #[serde(default = "default_deployed")]
-    pub deployed: String,
-}
-
-fn default_deployed() -> String {
-    "warn".into()
+    #[serde(default)]
+    pub deployed: DeployedPolicy,
 }
 
 /// sha256 of the canonical content: every `path\0len text\0` in path order.
@@ -417,10 +418,11 @@ impl Store {
             .await?;
         row.map(|r| -> Result<Config, StoreError> {
             let cats: String = r.try_get(1)?;
+            let (mode, deployed): (String, String) = (r.try_get(0)?, r.try_get(2)?);
             Ok(Config {
-                mode: r.try_get(0)?,
+                mode: mode.parse().map_err(corrupt)?,
                 categories: serde_json::from_str(&cats).map_err(corrupt)?,
-                deployed: r.try_get(2)?,
+                deployed: deployed.parse().map_err(corrupt)?,
             })
         })
         .transpose()
@@ -433,9 +435,9 @@ impl Store {
              ON CONFLICT (scope) DO UPDATE SET mode = excluded.mode, categories = excluded.categories, deployed = excluded.deployed",
         )
         .bind(scope)
-        .bind(&config.mode)
+        .bind(config.mode.as_str())
         .bind(cats)
-        .bind(&config.deployed)
+        .bind(config.deployed.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -649,11 +651,11 @@ mod tests {
         assert!(next.schema_id > 500 && next.version == 8, "{next:?}");
         // Modes.
         assert_eq!(store.mode("").await.unwrap(), None);
-        store.set_mode("i", "READONLY").await.unwrap();
-        assert_eq!(store.mode("i").await.unwrap().as_deref(), Some("READONLY"));
+        store.set_mode("i", WriteMode::ReadOnly).await.unwrap();
+        assert_eq!(store.mode("i").await.unwrap(), Some(WriteMode::ReadOnly));
         assert_eq!(
-            store.delete_mode("i").await.unwrap().as_deref(),
-            Some("READONLY")
+            store.delete_mode("i").await.unwrap(),
+            Some(WriteMode::ReadOnly)
         );
         assert_eq!(store.mode("i").await.unwrap(), None);
     }

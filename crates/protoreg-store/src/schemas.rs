@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use crate::{Store, StoreError, VersionMeta};
+use crate::{Store, StoreError, VersionMeta, WriteMode};
 
 /// Where a schema id is used: `(subject, version, soft-deleted)`.
 pub type SchemaUse = (String, i64, bool);
@@ -102,16 +102,21 @@ impl Store {
     }
 
     /// The Confluent mode of a scope (`""`: global); `None` when none is set.
-    pub async fn mode(&self, scope: &str) -> Result<Option<String>, StoreError> {
+    pub async fn mode(&self, scope: &str) -> Result<Option<WriteMode>, StoreError> {
         sqlx::query("SELECT mode FROM modes WHERE scope = $1")
             .bind(scope)
             .fetch_optional(&self.pool)
             .await?
-            .map(|r| r.try_get(0).map_err(StoreError::from))
+            .map(|r| -> Result<WriteMode, StoreError> {
+                let name: String = r.try_get(0)?;
+                name.parse()
+                    .map_err(|e| StoreError::Corrupt(format!("{e}")))
+            })
             .transpose()
     }
 
-    pub async fn set_mode(&self, scope: &str, mode: &str) -> Result<(), StoreError> {
+    pub async fn set_mode(&self, scope: &str, mode: WriteMode) -> Result<(), StoreError> {
+        let mode = mode.as_str();
         sqlx::query(
             "INSERT INTO modes (scope, mode) VALUES ($1, $2) \
              ON CONFLICT (scope) DO UPDATE SET mode = excluded.mode",
@@ -124,7 +129,7 @@ impl Store {
     }
 
     /// Removes a scope's mode; returns the one it had.
-    pub async fn delete_mode(&self, scope: &str) -> Result<Option<String>, StoreError> {
+    pub async fn delete_mode(&self, scope: &str) -> Result<Option<WriteMode>, StoreError> {
         let had = self.mode(scope).await?;
         sqlx::query("DELETE FROM modes WHERE scope = $1")
             .bind(scope)

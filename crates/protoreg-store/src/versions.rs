@@ -740,10 +740,10 @@ impl Store {
             .await?;
             if live.is_none() {
                 tx.rollback().await?;
-                return Err(StoreError::Corrupt(format!(
-                    "dependency {}@{} was deleted during the push",
-                    d.subject, d.version
-                )));
+                return Err(StoreError::DependencyGone {
+                    subject: d.subject.clone(),
+                    version: d.version,
+                });
             }
         }
         let labels = serde_json::to_string(&new.labels).map_err(corrupt)?;

@@ -146,7 +146,7 @@ impl Registry {
 /// A subject as one URL path segment (subjects may hold `/`, as Confluent's reference
 /// subjects do: `acme/common/v1/money.proto`).
 pub fn seg(subject: &str) -> String {
-    protoreg_server::domain::url_segment(subject)
+    protoreg_server::api::url_segment(subject)
 }
 
 /// Splits `SUBJECT[@VERSION]` (version defaults to `latest`).

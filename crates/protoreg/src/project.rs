@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use protoreg_schema::{SourceFile, SourceSet, check_relative};
-use protoreg_server::deps::parse_spec;
+use protoreg_server::api::parse_dep_spec as parse_spec;
 use protoreg_store::DepRef;
 use serde_json::Value;
 
@@ -82,7 +82,7 @@ impl Project {
         let config: ProjectConfig = serde_yaml_ng::from_str(&text)
             .with_context(|| format!("{}: invalid", file.display()))?;
         for s in &config.subjects {
-            if !protoreg_server::domain::valid_subject(&s.subject) {
+            if !protoreg_server::api::valid_subject(&s.subject) {
                 bail!("{}: invalid subject name {:?}", file.display(), s.subject);
             }
             check_relative(&s.dir.to_string_lossy())
@@ -210,7 +210,7 @@ impl DepsLock {
 
     /// A dependency spec with `@latest` (or no version) replaced by the locked version.
     pub fn pin(&self, spec: &str) -> anyhow::Result<String> {
-        let (subject, n) = parse_spec(spec)?;
+        let (subject, n) = parse_spec(spec).map_err(anyhow::Error::msg)?;
         Ok(match self.get(&subject) {
             Some(l) if n.is_none() => format!("{subject}@{}", l.version),
             _ => spec.to_string(),
@@ -312,7 +312,7 @@ impl<'a> Resolver<'a> {
             }
         };
         while let Some((spec, chain)) = queue.pop_front() {
-            let (subject, n) = parse_spec(&spec)?;
+            let (subject, n) = parse_spec(&spec).map_err(anyhow::Error::msg)?;
             if chain.contains(&subject) {
                 bail!("dependency cycle: {} -> {subject}", chain.join(" -> "));
             }

@@ -705,7 +705,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         if let Some(lock) = &s.lock {
             let lock_path = root.join(lock);
             let pinned = protoreg_schema::Lock::read(&lock_path)?;
-            let digest = protoreg_server::domain::digest(&files);
+            let digest = protoreg_store::digest(&files);
             if pinned.subject == s.subject && pinned.digest != digest {
                 failed = true;
                 eprintln!(

@@ -1,64 +1,55 @@
 //! Compatibility levels (onto protoreg policies), compatibility tests, and modes.
 
+use protoreg_store::{Mode, WriteMode};
+
 use super::*;
 
 /// `{"compatibility": LEVEL}` (also accepted: `compatibilityLevel`).
-pub(super) fn parse_level(body: &Bytes) -> ApiResult<String> {
+pub(super) fn parse_level(body: &Bytes) -> CfResult<Mode> {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let level = v["compatibility"]
         .as_str()
         .or_else(|| v["compatibilityLevel"].as_str())
         .unwrap_or_default()
         .to_ascii_uppercase();
-    if domain::MODES.contains(&level.as_str()) {
-        Ok(level)
-    } else {
-        Err(err(
+    level.parse().map_err(|_| {
+        err(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_compatibility_level",
+            42203,
             format!(
                 "Invalid compatibility level. Valid values are {}",
-                domain::MODES.join(", ")
+                Mode::names()
             ),
-        ))
-    }
+        )
+    })
 }
 
 /// Sets a scope's level, keeping its rule categories (or the effective ones).
-pub(super) async fn set_level(
-    state: &AppState,
-    scope: &str,
-    level: String,
-) -> ApiResult<Json<Value>> {
-    let current = match state.store.config(scope).await? {
-        Some(c) => c,
-        None => effective_config(&state.store, scope).await?,
+pub(super) async fn set_level(state: &AppState, scope: &str, level: Mode) -> CfResult<Json<Value>> {
+    let update = service::PolicyUpdate {
+        mode: Some(level),
+        ..Default::default()
     };
-    let config = Config {
-        mode: level.clone(),
-        categories: current.categories,
-        deployed: current.deployed,
-    };
-    state.store.set_config(scope, &config).await?;
+    state.set_policy(scope, update).await?;
     Ok(Json(json!({"compatibility": level})))
 }
 
-pub(super) async fn get_global_config(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let c = effective_config(&state.store, "").await?;
+pub(super) async fn get_global_config(State(state): State<AppState>) -> CfResult<Json<Value>> {
+    let c = state.global_config().await?;
     Ok(Json(json!({"compatibilityLevel": c.mode})))
 }
 
 pub(super) async fn put_global_config(
     State(state): State<AppState>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     set_level(&state, "", parse_level(&body)?).await
 }
 
 /// Back to the default policy; answers the level it had.
-pub(super) async fn delete_global_config(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let had = effective_config(&state.store, "").await?;
-    state.store.delete_config("").await?;
+pub(super) async fn delete_global_config(State(state): State<AppState>) -> CfResult<Json<Value>> {
+    let had = state.global_config().await?;
+    state.delete_policy("").await?;
     Ok(Json(json!({"compatibilityLevel": had.mode})))
 }
 
@@ -66,19 +57,15 @@ pub(super) async fn get_subject_config(
     State(state): State<AppState>,
     Path(subject): Path<String>,
     Query(q): Query<SchemaQuery>,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let subject = subject_param(&subject)?;
     match state.store.config(&subject).await? {
         Some(c) => Ok(Json(json!({"compatibilityLevel": c.mode}))),
         None if q.default_to_global => {
-            let c = effective_config(&state.store, "").await?;
+            let c = state.global_config().await?;
             Ok(Json(json!({"compatibilityLevel": c.mode})))
         }
-        None => Err(not_configured(
-            "subject_compatibility_not_configured",
-            "compatibility",
-            &subject,
-        )),
+        None => Err(not_configured(40408, "compatibility", &subject)),
     }
 }
 
@@ -86,7 +73,7 @@ pub(super) async fn put_subject_config(
     State(state): State<AppState>,
     Path(subject): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let subject = subject_param(&subject)?;
     set_level(&state, &subject, parse_level(&body)?).await
 }
@@ -94,9 +81,9 @@ pub(super) async fn put_subject_config(
 pub(super) async fn delete_subject_config(
     State(state): State<AppState>,
     Path(subject): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let subject = subject_param(&subject)?;
-    match state.store.delete_config(&subject).await? {
+    match state.delete_policy(&subject).await? {
         Some(c) => Ok(Json(json!({"compatibilityLevel": c.mode}))),
         None => Err(subject_not_found(&subject)),
     }
@@ -109,27 +96,18 @@ pub(super) async fn test_compatibility(
     version: Option<&str>,
     q: &SchemaQuery,
     body: &Bytes,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let parsed = parse_schema(state, subject, body, q.normalize).await?;
-    let files = Arc::new(parsed.files);
-    let compiled = crate::push::compile_push(state, subject, &files, &parsed.deps).await?;
-    let config = effective_config(&state.store, subject).await?;
-    let against: Vec<VersionMeta> = match version {
-        Some(v) => vec![find_version(state, subject, v, false).await?],
-        None => state.store.versions(subject, false).await?,
+    let against = match version {
+        Some(v) => Some(find_version(state, subject, v, false).await?),
+        None => None,
     };
-    let image = Arc::new(compiled.image);
-    let findings = if against.is_empty() {
-        Vec::new()
-    } else {
-        crate::push::check_versions(state, subject, &against, &image, &config).await?
-    };
+    let findings = state
+        .test_compatibility(subject, parsed.files, &parsed.deps, against)
+        .await?;
     let mut reply = json!({"is_compatible": findings.is_empty()});
     if q.verbose {
-        let messages: Vec<String> = findings
-            .iter()
-            .map(|f| finding_line(&json!(crate::api::FindingBody::from(f))))
-            .collect();
+        let messages: Vec<String> = findings.iter().map(finding_line).collect();
         reply["messages"] = json!(messages);
     }
     Ok(Json(reply))
@@ -140,7 +118,7 @@ pub(super) async fn test_compatibility_version(
     Path((subject, version)): Path<(String, String)>,
     Query(q): Query<SchemaQuery>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let subject = subject_param(&subject)?;
     // `latest` tests as a registration would (every version a transitive level names).
     let version = (!matches!(version.as_str(), "latest" | "-1")).then_some(version.as_str());
@@ -152,62 +130,34 @@ pub(super) async fn test_compatibility_all(
     Path(subject): Path<String>,
     Query(q): Query<SchemaQuery>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let subject = subject_param(&subject)?;
     test_compatibility(&state, &subject, None, &q, &body).await
 }
 
-pub(super) fn parse_mode(body: &Bytes) -> ApiResult<String> {
+pub(super) fn parse_mode(body: &Bytes) -> CfResult<WriteMode> {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let mode = v["mode"].as_str().unwrap_or_default().to_ascii_uppercase();
-    if MODES.contains(&mode.as_str()) {
-        Ok(mode)
-    } else {
-        Err(err(
+    mode.parse().map_err(|_| {
+        err(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_mode",
-            format!("Invalid mode. Valid values are {}", MODES.join(", ")),
-        ))
-    }
+            42204,
+            format!("Invalid mode. Valid values are {}", WriteMode::names()),
+        )
+    })
 }
 
-/// IMPORT mode is for empty scopes (imports keep another registry's ids) unless forced.
-pub(super) async fn check_import(
-    state: &AppState,
-    scope: &str,
-    mode: &str,
-    force: bool,
-) -> ApiResult<()> {
-    if mode != "IMPORT" || force {
-        return Ok(());
-    }
-    let has_versions = if scope.is_empty() {
-        !state.store.subjects(None, 1).await?.is_empty()
-    } else {
-        !state.store.versions(scope, true).await?.is_empty()
-    };
-    if has_versions {
-        return Err(err(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "operation_not_permitted",
-            "Cannot import since found existing subjects; pass force=true to import anyway",
-        ));
-    }
-    Ok(())
-}
-
-pub(super) async fn get_global_mode(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"mode": effective_mode(&state, "").await?})))
+pub(super) async fn get_global_mode(State(state): State<AppState>) -> CfResult<Json<Value>> {
+    Ok(Json(json!({"mode": state.write_mode("").await?})))
 }
 
 pub(super) async fn put_global_mode(
     State(state): State<AppState>,
     Query(q): Query<SchemaQuery>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let mode = parse_mode(&body)?;
-    check_import(&state, "", &mode, q.force).await?;
-    state.store.set_mode("", &mode).await?;
+    state.set_write_mode("", mode, q.force).await?;
     Ok(Json(json!({"mode": mode})))
 }
 
@@ -215,16 +165,12 @@ pub(super) async fn get_subject_mode(
     State(state): State<AppState>,
     Path(subject): Path<String>,
     Query(q): Query<SchemaQuery>,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let subject = subject_param(&subject)?;
     match state.store.mode(&subject).await? {
         Some(m) => Ok(Json(json!({"mode": m}))),
-        None if q.default_to_global => Ok(Json(json!({"mode": effective_mode(&state, "").await?}))),
-        None => Err(not_configured(
-            "subject_mode_not_configured",
-            "mode",
-            &subject,
-        )),
+        None if q.default_to_global => Ok(Json(json!({"mode": state.write_mode("").await?}))),
+        None => Err(not_configured(40409, "mode", &subject)),
     }
 }
 
@@ -233,31 +179,26 @@ pub(super) async fn put_subject_mode(
     Path(subject): Path<String>,
     Query(q): Query<SchemaQuery>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let subject = subject_param(&subject)?;
     let mode = parse_mode(&body)?;
-    check_import(&state, &subject, &mode, q.force).await?;
-    state.store.set_mode(&subject, &mode).await?;
+    state.set_write_mode(&subject, mode, q.force).await?;
     Ok(Json(json!({"mode": mode})))
 }
 
 pub(super) async fn delete_subject_mode(
     State(state): State<AppState>,
     Path(subject): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let subject = subject_param(&subject)?;
-    match state.store.delete_mode(&subject).await? {
+    match state.delete_write_mode(&subject).await? {
         Some(m) => Ok(Json(json!({"mode": m}))),
-        None => Err(not_configured(
-            "subject_mode_not_configured",
-            "mode",
-            &subject,
-        )),
+        None => Err(not_configured(40409, "mode", &subject)),
     }
 }
 
 /// 40408/40409: the subject has no `what` (compatibility, mode) of its own.
-fn not_configured(code: &'static str, what: &str, subject: &str) -> ApiError {
+fn not_configured(code: u32, what: &str, subject: &str) -> CfError {
     err(
         StatusCode::NOT_FOUND,
         code,

@@ -25,8 +25,8 @@ pub(super) struct SchemaBody {
     version: Option<i64>,
 }
 
-pub(super) fn invalid_schema(message: impl Into<String>) -> ApiError {
-    err(StatusCode::UNPROCESSABLE_ENTITY, "invalid_schema", message)
+pub(super) fn invalid_schema(message: impl Into<String>) -> CfError {
+    err(StatusCode::UNPROCESSABLE_ENTITY, 42201, message)
 }
 
 /// A schema as received, ready to compile: its file and named dependencies.
@@ -67,7 +67,7 @@ pub(super) async fn parse_schema(
     subject: &str,
     body: &Bytes,
     normalize: bool,
-) -> ApiResult<Parsed> {
+) -> CfResult<Parsed> {
     let b: SchemaBody = serde_json::from_slice(body).map_err(|e| {
         invalid_schema(format!(
             "body must be {{\"schema\": \"...\", \"schemaType\": \"PROTOBUF\", \"references\": [...]}}: {e}"
@@ -92,11 +92,11 @@ pub(super) async fn parse_schema(
     };
     let path = main_path(subject, name.as_deref());
     let mut deps = Vec::new();
-    if b.references.len() > crate::deps::MAX_DEPS {
+    if b.references.len() > service::deps::MAX_DEPS {
         return Err(invalid_schema(format!(
             "too many references ({} > {})",
             b.references.len(),
-            crate::deps::MAX_DEPS
+            service::deps::MAX_DEPS
         )));
     }
     for r in &b.references {
@@ -148,11 +148,11 @@ pub(super) async fn normalized(
     files: BTreeMap<String, String>,
     path: &str,
     deps: &[DepRef],
-) -> ApiResult<BTreeMap<String, String>> {
+) -> CfResult<BTreeMap<String, String>> {
     let shared = Arc::new(files);
-    let compiled = crate::push::compile_push(state, subject, &shared, deps).await?;
+    let compiled = state.compile_push(subject, &shared, deps).await?;
     let set = prost_types::FileDescriptorSet::decode(compiled.descriptor.as_slice())
-        .map_err(|e| ApiError::internal("corrupt", e.to_string()))?;
+        .map_err(|e| CfError::internal(format!("corrupt: {e}")))?;
     let files = Arc::unwrap_or_clone(shared);
     let Some(file) = set.file.iter().find(|f| f.name() == path) else {
         return Ok(files);
@@ -225,7 +225,7 @@ pub(super) async fn schema_view(
     state: &AppState,
     meta: &VersionMeta,
     serialized: bool,
-) -> ApiResult<Value> {
+) -> CfResult<Value> {
     let key = (meta.subject.clone(), meta.version, serialized);
     if let Some(v) = state.views.get(&key) {
         return Ok(v);
@@ -239,7 +239,7 @@ pub(super) async fn read_schema_view(
     state: &AppState,
     meta: &VersionMeta,
     serialized: bool,
-) -> ApiResult<Value> {
+) -> CfResult<Value> {
     let files = state.store.files(&meta.subject, meta.version).await?;
     let main = root_file(&files);
     let mut references = Vec::new();
@@ -255,20 +255,14 @@ pub(super) async fn read_schema_view(
             .store
             .descriptor(&meta.subject, meta.version)
             .await?
-            .ok_or_else(|| {
-                err(
-                    StatusCode::NOT_FOUND,
-                    "version_not_found",
-                    "version deleted",
-                )
-            })?;
+            .ok_or_else(|| err(StatusCode::NOT_FOUND, 40402, "version deleted"))?;
         let set = prost_types::FileDescriptorSet::decode(stored.bytes.as_slice())
-            .map_err(|e| ApiError::internal("corrupt", e.to_string()))?;
+            .map_err(|e| CfError::internal(format!("corrupt: {e}")))?;
         let mut file = set
             .file
             .into_iter()
             .find(|f| f.name() == main)
-            .ok_or_else(|| ApiError::internal("corrupt", format!("{main} not in descriptor")))?;
+            .ok_or_else(|| CfError::internal(format!("corrupt: {main} not in descriptor")))?;
         file.source_code_info = None;
         base64::engine::general_purpose::STANDARD.encode(file.encode_to_vec())
     } else {

@@ -3,46 +3,10 @@
 
 use super::*;
 
-/// The Confluent mode in force for `subject`.
-pub(super) async fn effective_mode(state: &AppState, subject: &str) -> ApiResult<String> {
-    if let Some(m) = state.store.mode(subject).await? {
-        return Ok(m);
-    }
-    Ok(state
-        .store
-        .mode("")
-        .await?
-        .unwrap_or_else(|| "READWRITE".into()))
-}
-
-/// Refuses writes in READONLY mode, and explicit ids outside IMPORT mode.
-pub(super) async fn check_writable(
-    state: &AppState,
-    subject: &str,
-    explicit: bool,
-) -> ApiResult<()> {
-    let mode = effective_mode(state, subject).await?;
-    if mode == "READONLY" || mode == "READONLY_OVERRIDE" {
-        return Err(err(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "operation_not_permitted",
-            format!("Subject {subject} is in read-only mode"),
-        ));
-    }
-    if explicit && mode != "IMPORT" {
-        return Err(err(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "operation_not_permitted",
-            "a schema with an explicit id or version can only be registered in IMPORT mode",
-        ));
-    }
-    Ok(())
-}
-
 pub(super) async fn list_subjects(
     State(state): State<AppState>,
     Query(q): Query<SchemaQuery>,
-) -> ApiResult<Json<Vec<String>>> {
+) -> CfResult<Json<Vec<String>>> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -65,7 +29,7 @@ pub(super) async fn list_versions(
     State(state): State<AppState>,
     Path(subject): Path<String>,
     Query(q): Query<SchemaQuery>,
-) -> ApiResult<Json<Vec<i64>>> {
+) -> CfResult<Json<Vec<i64>>> {
     let subject = subject_param(&subject)?;
     let versions = state.store.versions(&subject, q.deleted).await?;
     if versions.is_empty() {
@@ -80,7 +44,7 @@ pub(super) async fn find_version(
     subject: &str,
     version: &str,
     include_deleted: bool,
-) -> ApiResult<VersionMeta> {
+) -> CfResult<VersionMeta> {
     let n = version_param(version)?;
     if let Some(meta) = state
         .store
@@ -99,7 +63,7 @@ pub(super) async fn find_version(
     }
     Err(err(
         StatusCode::NOT_FOUND,
-        "version_not_found",
+        40402,
         format!("Version {version} not found."),
     ))
 }
@@ -108,7 +72,7 @@ pub(super) async fn get_version(
     State(state): State<AppState>,
     Path((subject, version)): Path<(String, String)>,
     Query(q): Query<SchemaQuery>,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let subject = subject_param(&subject)?;
     let meta = find_version(&state, &subject, &version, q.deleted).await?;
     let serialized = q.format.as_deref() == Some("serialized");
@@ -119,7 +83,7 @@ pub(super) async fn get_version_schema(
     State(state): State<AppState>,
     Path((subject, version)): Path<(String, String)>,
     Query(q): Query<SchemaQuery>,
-) -> ApiResult<Response> {
+) -> CfResult<Response> {
     let subject = subject_param(&subject)?;
     let meta = find_version(&state, &subject, &version, q.deleted).await?;
     let view = schema_view(&state, &meta, false).await?;
@@ -134,7 +98,7 @@ pub(super) async fn get_version_schema(
 pub(super) async fn referenced_by(
     State(state): State<AppState>,
     Path((subject, version)): Path<(String, String)>,
-) -> ApiResult<Json<Vec<i64>>> {
+) -> CfResult<Json<Vec<i64>>> {
     let subject = subject_param(&subject)?;
     let meta = find_version(&state, &subject, &version, false).await?;
     let mut ids = Vec::new();
@@ -153,26 +117,15 @@ pub(super) async fn register(
     Path(subject): Path<String>,
     Query(q): Query<SchemaQuery>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let subject = subject_param(&subject)?;
     let parsed = parse_schema(&state, &subject, &body, q.normalize).await?;
-    let explicit = parsed.explicit != Explicit::default();
-    check_writable(&state, &subject, explicit).await?;
-    // Registered already under this subject: its version, as Confluent answers.
-    let digest = protoreg_store::schema_digest(&parsed.files, &parsed.deps);
-    if let Some(meta) = state.store.find_schema(&subject, &digest, false).await? {
-        return Ok(Json(registered(&meta)));
-    }
-    let incoming = Incoming {
-        files: Arc::new(parsed.files),
-        labels: BTreeMap::new(),
-        deps: parsed.deps,
-        accept: None,
+    let push = service::Push {
+        explicit: parsed.explicit,
+        ..service::Push::new(parsed.files, parsed.deps)
     };
-    let meta = match create_version(&state, &subject, incoming, parsed.explicit).await? {
-        Created::New(v, _, _) | Created::Unchanged(v) => v,
-    };
-    Ok(Json(registered(&meta)))
+    let pushed = state.register(&subject, push).await?;
+    Ok(Json(registered(&pushed.version)))
 }
 
 pub(super) async fn lookup(
@@ -180,7 +133,7 @@ pub(super) async fn lookup(
     Path(subject): Path<String>,
     Query(q): Query<SchemaQuery>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let subject = subject_param(&subject)?;
     let parsed = parse_schema(&state, &subject, &body, q.normalize).await?;
     let digest = protoreg_store::schema_digest(&parsed.files, &parsed.deps);
@@ -193,121 +146,52 @@ pub(super) async fn lookup(
         None if state.store.versions(&subject, true).await?.is_empty() => {
             Err(subject_not_found(&subject))
         }
-        None => Err(err(
-            StatusCode::NOT_FOUND,
-            "schema_not_found",
-            "Schema not found",
-        )),
+        None => Err(err(StatusCode::NOT_FOUND, 40403, "Schema not found")),
     }
-}
-
-/// Refuses deleting versions other live versions reference.
-pub(super) async fn check_unreferenced(state: &AppState, subject: &str, n: i64) -> ApiResult<()> {
-    let dependents = state.store.dependents(subject, n).await?;
-    if dependents.is_empty() {
-        return Ok(());
-    }
-    let names: Vec<String> = dependents.iter().map(|(s, v)| format!("{s}@{v}")).collect();
-    Err(err(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "reference_exists",
-        format!(
-            "One or more references exist to the schema {{subject={subject},version={n}}}: {}",
-            names.join(", ")
-        ),
-    ))
 }
 
 pub(super) async fn delete_subject(
     State(state): State<AppState>,
     Path(subject): Path<String>,
     Query(q): Query<SchemaQuery>,
-) -> ApiResult<Json<Vec<i64>>> {
+    axum::Extension(caller): axum::Extension<service::Caller>,
+) -> CfResult<Json<Vec<i64>>> {
     let subject = subject_param(&subject)?;
-    check_writable(&state, &subject, false).await?;
-    let all = state.store.versions(&subject, true).await?;
-    if all.is_empty() {
-        return Err(subject_not_found(&subject));
-    }
-    let live: Vec<&VersionMeta> = all.iter().filter(|v| !v.deleted).collect();
-    if q.permanent {
-        if !live.is_empty() {
-            return Err(err(
-                StatusCode::NOT_FOUND,
-                "subject_not_soft_deleted",
-                format!(
-                    "Subject '{subject}' was not deleted first before being permanently deleted"
-                ),
-            ));
-        }
-    } else if live.is_empty() {
-        return Err(err(
-            StatusCode::NOT_FOUND,
-            "subject_soft_deleted",
-            format!(
-                "Subject '{subject}' was soft deleted. Set permanent=true to delete permanently"
-            ),
-        ));
-    }
-    let targets: Vec<i64> = if q.permanent {
-        all.iter().map(|v| v.version).collect()
-    } else {
-        live.iter().map(|v| v.version).collect()
+    let how = service::Delete {
+        permanent: q.permanent,
+        force: q.force,
     };
-    for n in &targets {
-        check_unreferenced(&state, &subject, *n).await?;
+    match state.delete_subject(&subject, how, &caller).await {
+        Err(service::Error::NotFound { .. }) => Err(subject_not_found(&subject)),
+        other => Ok(Json(other?)),
     }
-    let mut deleted = Vec::new();
-    for n in targets {
-        if state.store.delete(&subject, n, q.permanent).await? {
-            deleted.push(n);
-        }
-    }
-    if q.permanent {
-        state.store.delete_config(&subject).await?;
-        state.store.delete_mode(&subject).await?;
-    }
-    state.cache.changed(&subject);
-    Ok(Json(deleted))
 }
 
 pub(super) async fn delete_version(
     State(state): State<AppState>,
     Path((subject, version)): Path<(String, String)>,
     Query(q): Query<SchemaQuery>,
-) -> ApiResult<Json<i64>> {
+    axum::Extension(caller): axum::Extension<service::Caller>,
+) -> CfResult<Json<i64>> {
     let subject = subject_param(&subject)?;
-    check_writable(&state, &subject, false).await?;
     let meta = find_version(&state, &subject, &version, q.permanent).await?;
-    if q.permanent && !meta.deleted {
-        return Err(err(
-            StatusCode::NOT_FOUND,
-            "version_not_soft_deleted",
-            format!(
-                "Subject '{subject}' Version {} was not deleted first before being permanently deleted",
-                meta.version
-            ),
-        ));
-    }
-    check_unreferenced(&state, &subject, meta.version).await?;
-    state
-        .store
-        .delete(&subject, meta.version, q.permanent)
+    let how = service::Delete {
+        permanent: q.permanent,
+        force: q.force,
+    };
+    let deleted = state
+        .delete_version(&subject, meta.version, how, &caller)
         .await?;
-    state.cache.changed(&subject);
-    Ok(Json(meta.version))
+    Ok(Json(deleted.version))
 }
 
 /// The version a schema id is read through: under `subject` when asked, else the first.
 /// The versions using schema id `id` (40403 when it is not a number or none does).
-async fn uses_of_id(
-    state: &AppState,
-    id: &str,
-) -> ApiResult<(i64, Vec<protoreg_store::SchemaUse>)> {
+async fn uses_of_id(state: &AppState, id: &str) -> CfResult<(i64, Vec<protoreg_store::SchemaUse>)> {
     let not_found = || {
         err(
             StatusCode::NOT_FOUND,
-            "schema_not_found",
+            40403,
             format!("Schema {id} not found"),
         )
     };
@@ -324,11 +208,11 @@ pub(super) async fn version_of_id(
     id: &str,
     subject: Option<&str>,
     serialized: bool,
-) -> ApiResult<VersionMeta> {
+) -> CfResult<VersionMeta> {
     let not_found = || {
         err(
             StatusCode::NOT_FOUND,
-            "schema_not_found",
+            40403,
             format!("Schema {id} not found"),
         )
     };
@@ -362,7 +246,7 @@ pub(super) async fn get_schema_by_id(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<SchemaQuery>,
-) -> ApiResult<Json<Value>> {
+) -> CfResult<Json<Value>> {
     let serialized = q.format.as_deref() == Some("serialized");
     let key: IdKey = (id.parse().unwrap_or(-1), serialized, q.subject.clone());
     let generation = state.cache.generation();
@@ -388,7 +272,7 @@ pub(super) async fn schema_versions(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<SchemaQuery>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> CfResult<Json<Vec<Value>>> {
     let (_, uses) = uses_of_id(&state, &id).await?;
     Ok(Json(
         uses.into_iter()
@@ -402,7 +286,7 @@ pub(super) async fn schema_subjects(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<SchemaQuery>,
-) -> ApiResult<Json<Vec<String>>> {
+) -> CfResult<Json<Vec<String>>> {
     let (_, uses) = uses_of_id(&state, &id).await?;
     let mut out: Vec<String> = Vec::new();
     for (s, _, deleted) in uses {

@@ -8,18 +8,18 @@ use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use protoreg_store::Deployment;
 
+use super::UiResult;
 use super::pages::{finding_line, respond};
 use super::{esc, page, seg};
 use crate::AppState;
-use crate::deployments::{CALLS, SERVES, counterpart, known_environment, name};
-use crate::error::ApiResult;
-use crate::v1::rfc3339;
+use crate::api::rfc3339;
+use crate::service::deployments::{CALLS, SERVES};
 
 pub(super) async fn list(State(state): State<AppState>) -> Response {
     respond(list_page(&state).await)
 }
 
-async fn list_page(state: &AppState) -> ApiResult<Html<String>> {
+async fn list_page(state: &AppState) -> UiResult<Html<String>> {
     let mut rows = String::new();
     for e in state.store.environments().await? {
         let _ = write!(
@@ -67,10 +67,8 @@ fn who(d: &Deployment) -> String {
     }
 }
 
-async fn environment_page(state: &AppState, env: &str) -> ApiResult<Html<String>> {
-    let env = name("environment", env)?;
-    known_environment(state, env).await?;
-    let deployed = state.store.current_deployments(env).await?;
+async fn environment_page(state: &AppState, env: &str) -> UiResult<Html<String>> {
+    let deployed = state.current_deployments(env).await?;
     let mut services = String::new();
     for d in &deployed {
         let pins: String = d
@@ -109,7 +107,7 @@ async fn environment_page(state: &AppState, env: &str) -> ApiResult<Html<String>
                     .iter()
                     .filter(|p| p.role == CALLS && p.subject == mine.subject)
                 {
-                    let row = counterpart(state, caller, theirs, mine).await?;
+                    let row = state.counterpart(caller, theirs, mine).await?;
                     let findings: String = row.findings.iter().map(finding_line).collect();
                     let detail = match (&row.reason, findings.is_empty()) {
                         (Some(r), _) => esc(r),

@@ -14,7 +14,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::service;
 
 /// The UI's routes.
 pub fn routes() -> Router<AppState> {
@@ -79,7 +79,7 @@ pub(crate) fn esc(s: &str) -> String {
 
 /// A path segment of a UI link (subjects may hold `/`).
 pub(crate) fn seg(s: &str) -> String {
-    crate::domain::url_segment(s)
+    crate::api::url_segment(s)
 }
 
 /// A whole page: title, breadcrumb trail (label, link) and body HTML.
@@ -104,17 +104,75 @@ pub(crate) fn page(title: &str, trail: &[(String, Option<String>)], body: &str) 
     ))
 }
 
+/// An error of a page: its status and what it says.
+#[derive(Debug)]
+pub(crate) struct UiError {
+    status: StatusCode,
+    message: String,
+}
+
+pub(crate) type UiResult<T> = Result<T, UiError>;
+
+impl UiError {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        UiError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        UiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+/// The UI's answer to each of the service's errors: the one place they are mapped.
+impl From<service::Error> for UiError {
+    fn from(e: service::Error) -> Self {
+        use service::Error as E;
+        let status = match &e {
+            E::Invalid(_) => StatusCode::BAD_REQUEST,
+            E::NotFound { .. } | E::AlreadyDeleted { .. } => StatusCode::NOT_FOUND,
+            E::Forbidden(_) => StatusCode::FORBIDDEN,
+            E::Compile(_) | E::DependencyCycle(_) | E::DependencyConflict { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            E::Unavailable | E::LostRace(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::CONFLICT,
+        };
+        let message = match e {
+            E::Internal(_) => "internal error".to_string(),
+            e => e.to_string(),
+        };
+        UiError { status, message }
+    }
+}
+
+impl From<protoreg_store::StoreError> for UiError {
+    fn from(e: protoreg_store::StoreError) -> Self {
+        service::Error::from(e).into()
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        error_page(self.status, &self.message)
+    }
+}
+
 /// An error as a page (status kept).
-pub(crate) fn error_page(e: ApiError) -> Response {
-    let status = e.status();
-    let message = e.message().to_string();
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     let mut resp = page(
         "error",
         &[],
         &format!(
             "<h1>{}</h1><p class=\"error\">{}</p>",
             status.as_u16(),
-            esc(&message)
+            esc(message)
         ),
     )
     .into_response();

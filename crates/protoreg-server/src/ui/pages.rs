@@ -9,20 +9,20 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 use super::index::{TypeRef, VersionIndex};
-use super::{error_page, esc, page, seg};
-use crate::api::FindingBody;
-use crate::error::{ApiError, ApiResult};
-use crate::v1::{effective_config, load_version, rfc3339, subject_name};
-use crate::{AppState, domain};
+use super::{UiError, UiResult};
+use super::{esc, page, seg};
+use crate::AppState;
+use crate::api::{FindingBody, rfc3339};
+use crate::service::{self, domain};
 
 /// Subjects a page lists.
 const PAGE_SIZE: i64 = 100;
 
 /// A page handler's result: the page, or the error as a page.
-pub(super) fn respond(r: ApiResult<Html<String>>) -> Response {
+pub(super) fn respond(r: UiResult<Html<String>>) -> Response {
     match r {
         Ok(html) => html.into_response(),
-        Err(e) => error_page(e),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -40,7 +40,7 @@ pub(super) async fn subjects(
     respond(subjects_page(&state, &q).await)
 }
 
-async fn subjects_page(state: &AppState, q: &ListQuery) -> ApiResult<Html<String>> {
+async fn subjects_page(state: &AppState, q: &ListQuery) -> UiResult<Html<String>> {
     let filter = q.q.trim().to_lowercase();
     let mut rows = String::new();
     let mut after = q.after.clone();
@@ -69,7 +69,7 @@ async fn subjects_page(state: &AppState, q: &ListQuery) -> ApiResult<Html<String
             break;
         }
     }
-    let global = effective_config(&state.store, "").await?;
+    let global = state.global_config().await?;
     for s in &page_subjects {
         let policy = state
             .store
@@ -97,7 +97,7 @@ async fn subjects_page(state: &AppState, q: &ListQuery) -> ApiResult<Html<String
              <td>{pushed}</td><td>{labels}</td><td>{}</td></tr>",
             seg(&s.name),
             esc(&s.name),
-            esc(&policy.mode),
+            esc(policy.mode.as_str()),
             state.store.dependent_count(&s.name).await?
         );
     }
@@ -133,13 +133,13 @@ pub(super) async fn subject(
     respond(subject_page(&state, &subject).await)
 }
 
-async fn subject_page(state: &AppState, subject: &str) -> ApiResult<Html<String>> {
-    let subject = subject_name(subject)?;
+async fn subject_page(state: &AppState, subject: &str) -> UiResult<Html<String>> {
+    let subject = service::check_subject(subject)?;
     let versions = state.store.versions(subject, true).await?;
     if versions.is_empty() {
-        return Err(ApiError::not_found(format!("no subject {subject:?}")));
+        return Err(UiError::not_found(format!("no subject {subject:?}")));
     }
-    let config = effective_config(&state.store, subject).await?;
+    let config = state.effective_config(subject).await?;
     let accepted = state.store.accepted_breaks(subject, None).await?;
     // Which services run which version now.
     let mut running: BTreeMap<i64, Vec<String>> = BTreeMap::new();
@@ -207,11 +207,7 @@ async fn subject_page(state: &AppState, subject: &str) -> ApiResult<Html<String>
         })
         .collect();
     let mut refused = String::new();
-    for (i, r) in crate::v1::refusals(state, subject)
-        .await?
-        .iter()
-        .enumerate()
-    {
+    for (i, r) in state.refusals(subject).await?.iter().enumerate() {
         let labels: String = r
             .labels
             .iter()
@@ -236,7 +232,7 @@ async fn subject_page(state: &AppState, subject: &str) -> ApiResult<Html<String>
          <th>Labels</th><th>Dependencies</th><th>Runs in</th></tr></thead><tbody>{rows}</tbody></table>\
          <h2>Refused pushes</h2>{refused}<h2>Depended on by</h2>{}",
         esc(subject),
-        esc(&config.mode),
+        esc(config.mode.as_str()),
         esc(&config.categories.join(", ")),
         if dependents.is_empty() {
             "<p class=\"muted\">No subject's latest version depends on it.</p>".to_string()
@@ -279,14 +275,17 @@ pub(super) async fn version(
     respond(version_page(&state, &subject, &version).await)
 }
 
-async fn version_page(state: &AppState, subject: &str, version: &str) -> ApiResult<Html<String>> {
-    let subject = subject_name(subject)?;
+async fn version_page(state: &AppState, subject: &str, version: &str) -> UiResult<Html<String>> {
+    let subject = service::check_subject(subject)?;
     // Only the manifest is read (no file text): a googleapis-size version lists in
     // milliseconds even when nothing of it is cached yet.
-    let missing = || ApiError::not_found(format!("no version {version} of subject {subject:?}"));
+    let missing = || UiError::not_found(format!("no version {version} of subject {subject:?}"));
     let (n, _) = state
         .store
-        .version_ref(subject, crate::v1::parse_version(version)?)
+        .version_ref(
+            subject,
+            crate::api::parse_version(version).map_err(UiError::bad_request)?,
+        )
         .await?
         .ok_or_else(missing)?;
     let meta = state
@@ -386,21 +385,24 @@ async fn file_page(
     subject: &str,
     version: &str,
     path: &str,
-) -> ApiResult<Html<String>> {
-    let subject = subject_name(subject)?;
-    let (v, descriptor) = load_version(state, subject, version).await?;
+) -> UiResult<Html<String>> {
+    let subject = service::check_subject(subject)?;
+    let n = crate::api::parse_version(version).map_err(UiError::bad_request)?;
+    let (v, descriptor) = state.load_version(subject, n).await?;
     let n = v.meta.version;
     let text = v
         .files
         .get(path)
-        .ok_or_else(|| ApiError::not_found(format!("no file {path:?} in {subject}@{n}")))?;
+        .ok_or_else(|| UiError::not_found(format!("no file {path:?} in {subject}@{n}")))?;
     let index = match state.ui.get(subject, n) {
         Some(i) => i,
         None => {
             let own: std::collections::BTreeSet<String> = v.files.keys().cloned().collect();
-            let built = crate::push::blocking(move || VersionIndex::build(&descriptor, &own))
+            let built = service::blocking(move || VersionIndex::build(&descriptor, &own))
                 .await?
-                .map_err(|e| ApiError::internal("corrupt", e.to_string()))?;
+                .map_err(|e| {
+                    UiError::from(service::Error::Internal(format!("corrupt index: {e}")))
+                })?;
             let built = std::sync::Arc::new(built);
             state.ui.put(subject, n, built.clone());
             built
@@ -411,7 +413,7 @@ async fn file_page(
         .closures
         .get(&state.store, subject, &v.meta.deps)
         .await
-        .map_err(crate::push::dep_error)?;
+        .map_err(service::Error::from)?;
     let link = |target: &str| -> Option<String> {
         let (file, line) = index.defs.get(target)?;
         if v.files.contains_key(file) {
@@ -612,34 +614,35 @@ pub(super) async fn diff(
 /// Changed files a diff page shows at once (long diffs are paged).
 const DIFF_FILES_PER_PAGE: usize = 50;
 
-async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<Html<String>> {
-    let subject = subject_name(subject)?;
+async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> UiResult<Html<String>> {
+    let subject = service::check_subject(subject)?;
     // Versions by number and digest only: their files are read from the manifests, the
     // texts only of the files a page shows, and the findings kept from an earlier
     // computation (the push that made `to` computes the default diff in the background).
-    let find = |v: &str| {
-        let v = v.to_string();
-        async move {
-            let n = crate::v1::parse_version(&v)?;
-            state.store.version_ref(subject, n).await?.ok_or_else(|| {
-                ApiError::not_found(format!("no version {v} of subject {subject:?}"))
-            })
-        }
-    };
+    let find =
+        |v: &str| {
+            let v = v.to_string();
+            async move {
+                let n = crate::api::parse_version(&v).map_err(UiError::bad_request)?;
+                state.store.version_ref(subject, n).await?.ok_or_else(|| {
+                    UiError::not_found(format!("no version {v} of subject {subject:?}"))
+                })
+            }
+        };
     let from = find(&q.from).await?;
     let to = find(&q.to).await?;
-    let config = effective_config(&state.store, subject).await?;
+    let config = state.effective_config(subject).await?;
     let key = DiffKey {
         subject: subject.to_string(),
         from: from.clone(),
         to: to.clone(),
-        policy: (config.mode.clone(), config.categories.clone()),
+        policy: (config.mode.to_string(), config.categories.clone()),
     };
     let result = match state.ui.diff(&key) {
         Some(r) => r,
         None => {
             let missing = |v: &(i64, String)| {
-                ApiError::not_found(format!("no version {} of subject {subject:?}", v.0))
+                UiError::not_found(format!("no version {} of subject {subject:?}", v.0))
             };
             let old_files = state
                 .store
@@ -651,7 +654,7 @@ async fn diff_page(state: &AppState, subject: &str, q: &DiffQuery) -> ApiResult<
                 .version_text_digests(subject, to.0)
                 .await?
                 .ok_or_else(|| missing(&to))?;
-            let findings = crate::diffs::findings(state, subject, &from, &to, &config).await?;
+            let findings = state.diff_findings(subject, &from, &to, &config).await?;
             let computed = std::sync::Arc::new(DiffResult {
                 findings,
                 changed: domain::changed_by_digest(&old_files, &new_files),
@@ -854,7 +857,7 @@ impl DiffResult {
         &self,
         state: &AppState,
         files: Vec<(String, &'static str)>,
-    ) -> ApiResult<std::collections::HashMap<String, std::sync::Arc<crate::api::FileDiff>>> {
+    ) -> UiResult<std::collections::HashMap<String, std::sync::Arc<crate::api::FileDiff>>> {
         let missing: Vec<(String, &'static str)> = {
             let texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
             files
@@ -888,7 +891,7 @@ impl DiffResult {
                     )
                 })
                 .collect();
-            let made = crate::push::blocking(move || {
+            let made = service::blocking(move || {
                 pairs
                     .iter()
                     .map(|(p, st, old, new)| domain::text_diff(p, st, old, new))

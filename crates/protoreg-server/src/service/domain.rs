@@ -1,32 +1,21 @@
-//! The registry's domain: validating and compiling a push, checking it against a subject's
-//! policy, and diffing versions. No HTTP here.
+//! The registry's pure functions: validating and compiling a push, checking it against a
+//! subject's policy, and diffing versions' texts.
 
 use std::collections::BTreeMap;
 
 use protoreg_check::{Finding, Options};
 use protoreg_schema::{BreakingConfig, Image, OutputFormat, SchemaError, SourceSet};
 pub use protoreg_store::digest;
-use protoreg_store::{Config, StoredDescriptor, Version};
+use protoreg_store::{Config, DeployedPolicy, Mode, StoredDescriptor, Version};
 
-use crate::deps::DepFiles;
-
-/// Confluent's compatibility modes.
-pub const MODES: &[&str] = &[
-    "NONE",
-    "BACKWARD",
-    "BACKWARD_TRANSITIVE",
-    "FORWARD",
-    "FORWARD_TRANSITIVE",
-    "FULL",
-    "FULL_TRANSITIVE",
-];
+use super::deps::DepFiles;
 
 /// The policy used when neither the subject nor the registry sets one.
 pub fn default_config() -> Config {
     Config {
-        mode: "BACKWARD".into(),
+        mode: Mode::Backward,
         categories: vec!["FILE".into()],
-        deployed: "warn".into(),
+        deployed: DeployedPolicy::Warn,
     }
 }
 
@@ -54,53 +43,10 @@ pub enum PushError {
     Compile(Vec<protoreg_schema::Diagnostic>),
 }
 
-/// A subject name ([`SUBJECT_RULE`]): Confluent clients name subjects after import paths.
-pub fn valid_subject(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_SUBJECT_LEN
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
-        && s.split('/')
-            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
-}
-
-/// `s` as one URL path segment: what a subject may hold besides `A-Z a-z 0-9 . _ -`
-/// (`/` above all) percent-encoded. Used by the CLI's requests and the UI's links.
-pub fn url_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Longest subject name, in bytes.
-pub const MAX_SUBJECT_LEN: usize = 255;
-
-/// What [`valid_subject`] accepts, for error messages.
-pub const SUBJECT_RULE: &str =
-    "1 to 255 of A-Z a-z 0-9 . _ - /, no empty, `.` or `..` segment between slashes";
-/// Checks a policy: a known mode and known rule categories or ids.
+/// Checks a policy's rule categories or ids (its mode and deployed policy are typed).
 pub fn validate_config(c: &Config) -> Result<(), String> {
-    if !MODES.contains(&c.mode.as_str()) {
-        return Err(format!(
-            "unknown mode {:?} (one of {})",
-            c.mode,
-            MODES.join(", ")
-        ));
-    }
     if c.categories.is_empty() {
         return Err("categories must name at least one rule category or id".into());
-    }
-    if c.deployed != "warn" && c.deployed != "enforce" {
-        return Err(format!(
-            "deployed must be \"warn\" or \"enforce\", not {:?}",
-            c.deployed
-        ));
     }
     protoreg_check::selected_rules(&breaking_config(c))
         .map(|_| ())
@@ -213,10 +159,10 @@ pub fn breaking(
 
 /// Which live versions (oldest first) a mode checks a push against: the latest, or every
 /// one for the transitive modes; none for NONE.
-pub fn versions_to_check(mode: &str, live: &[i64]) -> Vec<i64> {
-    if mode == "NONE" {
+pub fn versions_to_check(mode: Mode, live: &[i64]) -> Vec<i64> {
+    if mode == Mode::None {
         Vec::new()
-    } else if mode.ends_with("_TRANSITIVE") {
+    } else if mode.transitive() {
         live.to_vec()
     } else {
         live.last().copied().into_iter().collect()
@@ -231,9 +177,7 @@ pub fn check_policy(
     against: &[std::sync::Arc<Image>],
     config: &Config,
 ) -> Result<Vec<Finding>, String> {
-    let mode = config.mode.as_str();
-    let backward = mode.starts_with("BACKWARD") || mode.starts_with("FULL");
-    let forward = mode.starts_with("FORWARD") || mode.starts_with("FULL");
+    let (backward, forward) = (config.mode.backward(), config.mode.forward());
     let mut findings = Vec::new();
     for old in against {
         if backward {

@@ -1,15 +1,18 @@
-//! The route table: what each route needs (its role) and what `/openapi.json` says.
+//! The `/v1` route table, declared once: it gives the router its routes, auth their roles,
+//! and `/openapi.json` its paths.
 
 use axum::Json;
+use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
 
-use crate::Role;
+use super::{deployments, push};
+use crate::edge::Route;
+use crate::service::Role;
 
-/// One row of the route table: what each route needs and what the OpenAPI document says.
+/// One row of the route table: the route (method, path, role, handler) and what the
+/// OpenAPI document says of it.
 pub struct RouteDoc {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub role: Option<Role>,
+    pub route: Route,
     pub summary: &'static str,
     /// The request body's schema (a type of [`crate::api`]).
     pub request: Option<&'static str>,
@@ -22,12 +25,15 @@ pub struct RouteDoc {
     pub query: &'static [&'static str],
 }
 
-/// The API, as served (used for authorization and for `/openapi.json`).
+/// The API, as served: the router, authorization and `/openapi.json` all read it.
 pub static ROUTES: &[RouteDoc] = &[
     RouteDoc {
-        method: "GET",
-        path: "/healthz",
-        role: None,
+        route: Route {
+            method: "GET",
+            path: "/healthz",
+            role: None,
+            handler: || get(|| async { Json(json!({"status": "ok"})) }),
+        },
         summary: "Liveness",
         request: None,
         response: "Status",
@@ -35,9 +41,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/readyz",
-        role: None,
+        route: Route {
+            method: "GET",
+            path: "/readyz",
+            role: None,
+            handler: || get(super::readyz),
+        },
         summary: "Readiness: the database answers",
         request: None,
         response: "Status",
@@ -45,9 +54,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/metrics",
-        role: None,
+        route: Route {
+            method: "GET",
+            path: "/metrics",
+            role: None,
+            handler: || get(super::metrics_text),
+        },
         summary: "Prometheus metrics",
         request: None,
         response: "text",
@@ -55,9 +67,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/openapi.json",
-        role: None,
+        route: Route {
+            method: "GET",
+            path: "/openapi.json",
+            role: None,
+            handler: || get(openapi),
+        },
         summary: "This API's OpenAPI 3.0 document",
         request: None,
         response: "object",
@@ -65,9 +80,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/config",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/config",
+            role: Some(Role::Read),
+            handler: || get(super::get_global_config),
+        },
         summary: "The global compatibility policy",
         request: None,
         response: "Policy",
@@ -75,9 +93,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "PUT",
-        path: "/v1/config",
-        role: Some(Role::Admin),
+        route: Route {
+            method: "PUT",
+            path: "/v1/config",
+            role: Some(Role::Admin),
+            handler: || put(super::put_global_config),
+        },
         summary: "Set the global compatibility policy",
         request: Some("PolicyUpdate"),
         response: "Policy",
@@ -85,9 +106,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/subjects",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/subjects",
+            role: Some(Role::Read),
+            handler: || get(super::list_subjects),
+        },
         summary: "List subjects",
         request: None,
         response: "[SubjectSummary]",
@@ -95,9 +119,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &["page_size", "page_token"],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/subjects/{subject}",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/subjects/{subject}",
+            role: Some(Role::Read),
+            handler: || get(super::get_subject),
+        },
         summary: "A subject: versions and effective policy",
         request: None,
         response: "Subject",
@@ -105,9 +132,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/subjects/{subject}/config",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/subjects/{subject}/config",
+            role: Some(Role::Read),
+            handler: || get(super::get_subject_config),
+        },
         summary: "A subject's policy",
         request: None,
         response: "Policy",
@@ -115,9 +145,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "PUT",
-        path: "/v1/subjects/{subject}/config",
-        role: Some(Role::Admin),
+        route: Route {
+            method: "PUT",
+            path: "/v1/subjects/{subject}/config",
+            role: Some(Role::Admin),
+            handler: || put(super::put_subject_config),
+        },
         summary: "Set a subject's policy",
         request: Some("PolicyUpdate"),
         response: "Policy",
@@ -125,9 +158,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "POST",
-        path: "/v1/subjects/{subject}/versions",
-        role: Some(Role::Write),
+        route: Route {
+            method: "POST",
+            path: "/v1/subjects/{subject}/versions",
+            role: Some(Role::Write),
+            handler: || post(push::push),
+        },
         summary: "Push a version (201 new, 200 unchanged, 409 breaking, 422 compile errors; `accept_breaking` lets findings through, admin only)",
         request: Some("PushRequest"),
         response: "PushReply",
@@ -135,9 +171,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/subjects/{subject}/versions",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/subjects/{subject}/versions",
+            role: Some(Role::Read),
+            handler: || get(super::list_versions),
+        },
         summary: "List live versions",
         request: None,
         response: "[VersionSummary]",
@@ -145,9 +184,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &["page_size", "page_token"],
     },
     RouteDoc {
-        method: "POST",
-        path: "/v1/subjects/{subject}/check",
-        role: Some(Role::Write),
+        route: Route {
+            method: "POST",
+            path: "/v1/subjects/{subject}/check",
+            role: Some(Role::Write),
+            handler: || post(push::check),
+        },
         summary: "Dry run of a push: compatible and findings",
         request: Some("PushRequest"),
         response: "CheckReply",
@@ -155,9 +197,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/subjects/{subject}/versions/{version}",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/subjects/{subject}/versions/{version}",
+            role: Some(Role::Read),
+            handler: || get(super::get_version),
+        },
         summary: "A version (number or latest): files, digest, labels",
         request: None,
         response: "VersionBody",
@@ -165,9 +210,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "DELETE",
-        path: "/v1/subjects/{subject}/versions/{version}",
-        role: Some(Role::Admin),
+        route: Route {
+            method: "DELETE",
+            path: "/v1/subjects/{subject}/versions/{version}",
+            role: Some(Role::Admin),
+            handler: || delete(super::delete_version),
+        },
         summary: "Soft delete; ?permanent=true deletes a soft-deleted version; 409 when live versions depend on it or current deployments run it, unless ?force=true",
         request: None,
         response: "DeleteReply",
@@ -175,9 +223,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &["permanent", "force"],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/subjects/{subject}/versions/{version}/descriptor",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/subjects/{subject}/versions/{version}/descriptor",
+            role: Some(Role::Read),
+            handler: || get(super::get_descriptor),
+        },
         summary: "Binary FileDescriptorSet (ETag = digest)",
         request: None,
         response: "binary",
@@ -185,9 +236,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/subjects/{subject}/versions/{version}/dependents",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/subjects/{subject}/versions/{version}/dependents",
+            role: Some(Role::Read),
+            handler: || get(super::get_dependents),
+        },
         summary: "Live versions of other subjects that depend on this version (paginated)",
         request: None,
         response: "[VersionRef]",
@@ -195,9 +249,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &["page_size", "page_token"],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/subjects/{subject}/refusals",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/subjects/{subject}/refusals",
+            role: Some(Role::Read),
+            handler: || get(super::list_refusals),
+        },
         summary: "Recently refused pushes with their findings, newest first (the last 50)",
         request: None,
         response: "[Refusal]",
@@ -205,9 +262,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/subjects/{subject}/versions/{version}/files/{*path}",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/subjects/{subject}/versions/{version}/files/{*path}",
+            role: Some(Role::Read),
+            handler: || get(super::get_file),
+        },
         summary: "One file's text",
         request: None,
         response: "text",
@@ -215,9 +275,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/subjects/{subject}/diff",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/subjects/{subject}/diff",
+            role: Some(Role::Read),
+            handler: || get(super::diff),
+        },
         summary: "Findings both ways and text diffs between ?from=N&to=M",
         request: None,
         response: "DiffReply",
@@ -225,9 +288,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &["from", "to"],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/subjects/{subject}/versions/{version}/consumers",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/subjects/{subject}/versions/{version}/consumers",
+            role: Some(Role::Read),
+            handler: || get(deployments::consumers),
+        },
         summary: "The services running this version now, in every environment",
         request: None,
         response: "[DeploymentBody]",
@@ -235,9 +301,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/environments",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/environments",
+            role: Some(Role::Read),
+            handler: || get(deployments::list_environments),
+        },
         summary: "Environments, with how many services run there now",
         request: None,
         response: "[EnvironmentSummary]",
@@ -245,9 +314,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/environments/{env}",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/environments/{env}",
+            role: Some(Role::Read),
+            handler: || get(deployments::get_environment),
+        },
         summary: "What runs in an environment now (404 for an unknown one)",
         request: None,
         response: "EnvironmentBody",
@@ -255,9 +327,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "POST",
-        path: "/v1/environments/{env}/deployments",
-        role: Some(Role::Write),
+        route: Route {
+            method: "POST",
+            path: "/v1/environments/{env}/deployments",
+            role: Some(Role::Write),
+            handler: || post(deployments::record),
+        },
         summary: "Record that a service, built with these pins, runs in the environment (created on first use); replaces its previous deployment there",
         request: Some("DeploymentRequest"),
         response: "DeploymentBody",
@@ -265,9 +340,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "POST",
-        path: "/v1/environments/{env}/instances",
-        role: Some(Role::Write),
+        route: Route {
+            method: "POST",
+            path: "/v1/environments/{env}/instances",
+            role: Some(Role::Write),
+            handler: || post(deployments::report_instance),
+        },
         summary: "A running instance reports its pins (a heartbeat); it counts for ttl_secs",
         request: Some("InstanceReport"),
         response: "DeploymentBody",
@@ -275,9 +353,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/environments/{env}/services/{service}",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/environments/{env}/services/{service}",
+            role: Some(Role::Read),
+            handler: || get(deployments::service_history),
+        },
         summary: "A service's deployment log in the environment, newest first (the last 100)",
         request: None,
         response: "ServiceHistory",
@@ -285,9 +366,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "DELETE",
-        path: "/v1/environments/{env}/services/{service}",
-        role: Some(Role::Write),
+        route: Route {
+            method: "DELETE",
+            path: "/v1/environments/{env}/services/{service}",
+            role: Some(Role::Write),
+            handler: || delete(deployments::undeploy),
+        },
         summary: "Undeploy: the service no longer runs in the environment",
         request: None,
         response: "object",
@@ -295,9 +379,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "POST",
-        path: "/v1/environments/{env}/can-i-deploy",
-        role: Some(Role::Read),
+        route: Route {
+            method: "POST",
+            path: "/v1/environments/{env}/can-i-deploy",
+            role: Some(Role::Read),
+            handler: || post(deployments::can_i_deploy),
+        },
         summary: "May the service, built with these pins, be deployed? yes, no or unknown, with the matrix of deployed counterparts",
         request: Some("CanIDeployRequest"),
         response: "CanIDeployReply",
@@ -305,9 +392,12 @@ pub static ROUTES: &[RouteDoc] = &[
         query: &[],
     },
     RouteDoc {
-        method: "GET",
-        path: "/v1/schemas/{digest}",
-        role: Some(Role::Read),
+        route: Route {
+            method: "GET",
+            path: "/v1/schemas/{digest}",
+            role: Some(Role::Read),
+            handler: || get(super::find_schema),
+        },
         summary: "Where content with this digest is registered",
         request: None,
         response: "[VersionRef]",
@@ -324,14 +414,15 @@ pub fn openapi_document() -> Value {
     let schema_ref = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
     let error = json!({"description": "Error", "content": {"application/json": {"schema": schema_ref("ErrorBody")}}});
     let mut paths = serde_json::Map::new();
-    for r in ROUTES {
+    for d in ROUTES {
+        let r = &d.route;
         let path = r.path.replace("{*path}", "{path}");
         let mut params: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
-        for q in r.query {
+        for q in d.query {
             let schema = match *q {
                 "page_size" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
                 "permanent" | "force" => json!({"type": "boolean"}),
@@ -340,7 +431,7 @@ pub fn openapi_document() -> Value {
             let required = matches!(*q, "from" | "to");
             params.push(json!({"name": q, "in": "query", "required": required, "schema": schema}));
         }
-        let content = match r.response {
+        let content = match d.response {
             "binary" => {
                 json!({"application/x-protobuf": {"schema": {"type": "string", "format": "binary"}}})
             }
@@ -351,19 +442,19 @@ pub fn openapi_document() -> Value {
             }
             name => json!({"application/json": {"schema": schema_ref(name)}}),
         };
-        let ok = r.status.to_string();
+        let ok = d.status.to_string();
         let mut responses =
             json!({ ok.clone(): {"description": "Success", "content": content}, "default": error });
-        if r.status == 201 && r.path.ends_with("/versions") {
-            responses["200"] = json!({"description": "Unchanged: the content equals the latest version", "content": {"application/json": {"schema": schema_ref(r.response)}}});
+        if d.status == 201 && r.path.ends_with("/versions") {
+            responses["200"] = json!({"description": "Unchanged: the content equals the latest version", "content": {"application/json": {"schema": schema_ref(d.response)}}});
         }
-        if r.query.first() == Some(&"page_size") {
+        if d.query.first() == Some(&"page_size") {
             responses[&ok]["headers"] = json!({
                 "X-Next-Page-Token": {"description": "The next page's page_token, when more items follow", "schema": {"type": "string"}},
             });
         }
         let mut op = json!({
-            "summary": r.summary,
+            "summary": d.summary,
             "parameters": params,
             "responses": responses,
         });
@@ -371,7 +462,7 @@ pub fn openapi_document() -> Value {
             op["security"] = json!([{"bearer": []}]);
             op["x-protoreg-role"] = json!(format!("{role:?}").to_lowercase());
         }
-        if let Some(req) = r.request {
+        if let Some(req) = d.request {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema_ref(req)}}});
         }
         paths

@@ -1,21 +1,29 @@
-//! Handlers of the native `/v1` API (except pushes): subjects, versions, config, diff,
-//! dependents.
-
-use std::sync::Arc;
+//! The native `/v1` API: a translator over [`crate::service`]. Each handler parses its
+//! request into a service call and answers with the typed bodies of [`crate::api`]; the
+//! service's errors become `{"error": …}` in one place ([`error`]). Pushes are in [`push`],
+//! deployments in [`deployments`], the route table (router, roles, `/openapi.json`) in
+//! [`routes`].
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use protoreg_store::{Config, Store, Version};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{self, FindingBody, Policy, VersionRef};
-use crate::error::{ApiError, ApiResult};
-use crate::push::blocking;
-use crate::{AppState, domain};
+use crate::AppState;
+use crate::api::{self, Policy, VersionRef};
+use crate::service::{self, Caller, Delete, PolicyUpdate};
+
+mod deployments;
+mod error;
+mod push;
+mod routes;
+
+pub use error::ApiError;
+pub(crate) use error::ApiResult;
+pub use routes::{ROUTES, RouteDoc, openapi_document};
 
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
@@ -36,66 +44,39 @@ pub(crate) async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-pub(crate) fn subject_name(s: &str) -> ApiResult<&str> {
-    if domain::valid_subject(s) {
-        Ok(s)
-    } else {
-        Err(ApiError::bad_request(format!(
-            "invalid subject name {s:?}: use {}",
-            domain::SUBJECT_RULE
-        )))
-    }
+fn subject_name(s: &str) -> ApiResult<&str> {
+    Ok(service::check_subject(s)?)
 }
 
-/// The subject's own policy, else the global one, else the default.
-pub(crate) async fn effective_config(store: &Store, subject: &str) -> ApiResult<Config> {
-    if let Some(c) = store.config(subject).await? {
-        return Ok(c);
-    }
-    Ok(store
-        .config("")
-        .await?
-        .unwrap_or_else(domain::default_config))
+/// A version named in a path: a positive number or `latest` (`None`).
+fn version_number(v: &str) -> ApiResult<Option<i64>> {
+    api::parse_version(v).map_err(ApiError::bad_request)
 }
 
 pub(crate) async fn get_global_config(State(state): State<AppState>) -> ApiResult<Json<Policy>> {
-    Ok(Json(
-        state
-            .store
-            .config("")
-            .await?
-            .unwrap_or_else(domain::default_config)
-            .into(),
-    ))
+    Ok(Json(state.global_config().await?.into()))
 }
 
-fn parse_config(body: &Bytes, current: Config) -> ApiResult<Config> {
+fn parse_config(body: &Bytes) -> ApiResult<PolicyUpdate> {
     let u: api::PolicyUpdate = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "body must be {{\"mode\": ..., \"categories\": [...], \"deployed\": \"warn\"|\"enforce\"}} (each may be left out): {e}"
         ))
     })?;
-    let c = Config {
-        mode: u.mode.unwrap_or(current.mode),
-        categories: u.categories.unwrap_or(current.categories),
-        deployed: u.deployed.unwrap_or(current.deployed),
-    };
-    domain::validate_config(&c).map_err(ApiError::bad_request)?;
-    Ok(c)
+    let typed = |e: protoreg_store::UnknownName| ApiError::bad_request(e.to_string());
+    Ok(PolicyUpdate {
+        mode: u.mode.map(|m| m.parse()).transpose().map_err(typed)?,
+        categories: u.categories,
+        deployed: u.deployed.map(|d| d.parse()).transpose().map_err(typed)?,
+    })
 }
 
 pub(crate) async fn put_global_config(
     State(state): State<AppState>,
     body: Bytes,
 ) -> ApiResult<Json<Policy>> {
-    let current = state
-        .store
-        .config("")
-        .await?
-        .unwrap_or_else(domain::default_config);
-    let c = parse_config(&body, current)?;
-    state.store.set_config("", &c).await?;
-    Ok(Json(c.into()))
+    let update = parse_config(&body)?;
+    Ok(Json(state.set_policy("", update).await?.into()))
 }
 
 pub(crate) async fn get_subject_config(
@@ -103,7 +84,7 @@ pub(crate) async fn get_subject_config(
     Path(subject): Path<String>,
 ) -> ApiResult<Json<Policy>> {
     let subject = subject_name(&subject)?;
-    Ok(Json(effective_config(&state.store, subject).await?.into()))
+    Ok(Json(state.effective_config(subject).await?.into()))
 }
 
 pub(crate) async fn put_subject_config(
@@ -112,10 +93,8 @@ pub(crate) async fn put_subject_config(
     body: Bytes,
 ) -> ApiResult<Json<Policy>> {
     let subject = subject_name(&subject)?;
-    let current = effective_config(&state.store, subject).await?;
-    let c = parse_config(&body, current)?;
-    state.store.set_config(subject, &c).await?;
-    Ok(Json(c.into()))
+    let update = parse_config(&body)?;
+    Ok(Json(state.set_policy(subject, update).await?.into()))
 }
 
 /// `?page_size=&page_token=` of the listings.
@@ -244,7 +223,7 @@ pub(crate) async fn get_subject(
     if versions.is_empty() && !state.store.subject_exists(subject).await? {
         return Err(ApiError::not_found(format!("no subject {subject:?}")));
     }
-    let config = effective_config(&state.store, subject).await?;
+    let config = state.effective_config(subject).await?;
     Ok(Json(api::Subject {
         name: subject.to_string(),
         latest_version: versions.last().map(|v| v.version),
@@ -280,76 +259,7 @@ pub(crate) async fn list_refusals(
     Path(subject): Path<String>,
 ) -> ApiResult<Json<Vec<api::Refusal>>> {
     let subject = subject_name(&subject)?;
-    Ok(Json(refusals(&state, subject).await?))
-}
-
-/// A subject's logged refusals as the API shows them.
-pub(crate) async fn refusals(state: &AppState, subject: &str) -> ApiResult<Vec<api::Refusal>> {
-    let list = state.store.refusals(subject).await?;
-    list.into_iter()
-        .map(|r| {
-            Ok(api::Refusal {
-                created_at: rfc3339(r.created_at),
-                labels: r.labels,
-                policy: serde_json::from_value(r.policy)
-                    .map_err(|e| ApiError::internal("corrupt", e.to_string()))?,
-                findings: serde_json::from_value(r.findings)
-                    .map_err(|e| ApiError::internal("corrupt", e.to_string()))?,
-            })
-        })
-        .collect()
-}
-
-pub(crate) fn parse_version(v: &str) -> ApiResult<Option<i64>> {
-    if v == "latest" {
-        return Ok(None);
-    }
-    v.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "version must be a positive number or `latest`, not {v:?}"
-            ))
-        })
-}
-
-pub(crate) async fn load_version(
-    state: &AppState,
-    subject: &str,
-    version: &str,
-) -> ApiResult<(Arc<Version>, Bytes)> {
-    let n = parse_version(version)?;
-    if let Some(hit) = state.cache.watched(subject, n) {
-        return Ok(hit);
-    }
-    let generation = state.cache.generation();
-    let missing = || ApiError::not_found(format!("no version {version} of subject {subject:?}"));
-    let (found, digest) = match state.store.version_ref(subject, n).await {
-        Ok(found) => found.ok_or_else(missing)?,
-        // Versions are immutable: one named by number can be served from the cache while
-        // the database is down.
-        Err(e) if e.is_unavailable() => {
-            return match n.and_then(|n| state.cache.get(subject, n, None)) {
-                Some(hit) => Ok(hit),
-                None => Err(e.into()),
-            };
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(hit) = state.cache.get(subject, found, Some(&digest)) {
-        if n.is_none() {
-            state.cache.note_latest(subject, found, generation);
-        }
-        return Ok(hit);
-    }
-    let v = state
-        .store
-        .version(subject, Some(found), false)
-        .await?
-        .ok_or_else(missing)?;
-    Ok(state.cache.put(v, generation, n.is_none()))
+    Ok(Json(state.refusals(subject).await?))
 }
 
 pub(crate) async fn get_version(
@@ -357,7 +267,9 @@ pub(crate) async fn get_version(
     Path((subject, version)): Path<(String, String)>,
 ) -> ApiResult<Json<api::VersionBody>> {
     let subject = subject_name(&subject)?;
-    let (v, _) = load_version(&state, subject, &version).await?;
+    let (v, _) = state
+        .load_version(subject, version_number(&version)?)
+        .await?;
     let mut summary = api::VersionSummary::from(&v.meta);
     summary.accepted_break = state
         .store
@@ -377,7 +289,9 @@ pub(crate) async fn get_descriptor(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let subject = subject_name(&subject)?;
-    let (v, descriptor) = load_version(&state, subject, &version).await?;
+    let (v, descriptor) = state
+        .load_version(subject, version_number(&version)?)
+        .await?;
     let etag = format!("\"{}\"", v.meta.digest);
     let matches = headers
         .get(header::IF_NONE_MATCH)
@@ -406,7 +320,9 @@ pub(crate) async fn get_file(
     Path((subject, version, path)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let subject = subject_name(&subject)?;
-    let (v, _) = load_version(&state, subject, &version).await?;
+    let (v, _) = state
+        .load_version(subject, version_number(&version)?)
+        .await?;
     let text = v.files.get(&path).ok_or_else(|| {
         ApiError::not_found(format!("no file {path:?} in {subject}@{}", v.meta.version))
     })?;
@@ -429,31 +345,8 @@ pub(crate) async fn diff(
     Query(q): Query<DiffQuery>,
 ) -> ApiResult<Json<api::DiffReply>> {
     let subject = subject_name(&subject)?;
-    let (from, _) = load_version(&state, subject, &q.from).await?;
-    let (to, _) = load_version(&state, subject, &q.to).await?;
-    let config = effective_config(&state.store, subject).await?;
-    let (f2, t2) = (from.clone(), to.clone());
-    type Both = (Vec<FindingBody>, Vec<FindingBody>);
-    let result = blocking(move || -> Result<Both, String> {
-        let a = domain::version_image(&f2).map_err(|e| e.to_string())?;
-        let b = domain::version_image(&t2).map_err(|e| e.to_string())?;
-        let fwd = domain::breaking(&b, &a, &config)?;
-        let back = domain::breaking(&a, &b, &config)?;
-        Ok((
-            fwd.iter().map(FindingBody::from).collect(),
-            back.iter().map(FindingBody::from).collect(),
-        ))
-    })
-    .await?
-    .map_err(|e| ApiError::internal("check_failed", e))?;
-    Ok(Json(api::DiffReply {
-        subject: subject.to_string(),
-        from: from.meta.version,
-        to: to.meta.version,
-        breaking: result.0,
-        breaking_reverse: result.1,
-        files: domain::file_diffs(&from, &to),
-    }))
+    let (from, to) = (version_number(&q.from)?, version_number(&q.to)?);
+    Ok(Json(state.diff(subject, from, to).await?))
 }
 
 #[derive(Deserialize)]
@@ -469,63 +362,21 @@ pub(crate) async fn delete_version(
     State(state): State<AppState>,
     Path((subject, version)): Path<(String, String)>,
     Query(q): Query<DeleteQuery>,
+    axum::Extension(caller): axum::Extension<Caller>,
 ) -> ApiResult<Json<api::DeleteReply>> {
     let subject = subject_name(&subject)?;
-    let n = parse_version(&version)?
+    let n = version_number(&version)?
         .ok_or_else(|| ApiError::bad_request("delete needs a version number"))?;
-    if !q.force {
-        let dependents = state.store.dependents(subject, n).await?;
-        if !dependents.is_empty() {
-            let names: Vec<String> = dependents.iter().map(|(s, v)| format!("{s}@{v}")).collect();
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "has_dependents",
-                format!(
-                    "{subject}@{n} is a dependency of {}; delete those first or pass ?force=true",
-                    names.join(", ")
-                ),
-            )
-            .details(json!({"dependents": version_refs(dependents)})));
-        }
-        let running = state.store.consumers(subject, n).await?;
-        if !running.is_empty() {
-            let names = crate::deployments::deployment_names(&running);
-            let bodies: Vec<api::DeploymentBody> =
-                running.iter().map(api::DeploymentBody::from).collect();
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "deployed",
-                format!(
-                    "{subject}@{n} is what {} run{}; undeploy them first or pass ?force=true",
-                    names.join(", "),
-                    if names.len() == 1 { "s" } else { "" }
-                ),
-            )
-            .details(json!({"deployments": bodies})));
-        }
-    }
-    let deleted = state.store.delete(subject, n, q.permanent).await?;
-    // Read your writes on this replica at once (the others hear of it when it commits).
-    state.cache.changed(subject);
-    if deleted {
-        return Ok(Json(api::DeleteReply {
-            subject: subject.to_string(),
-            version: n,
-            deleted: if q.permanent { "permanent" } else { "soft" }.into(),
-        }));
-    }
-    let existing = state.store.version_meta(subject, Some(n), true).await?;
-    Err(match (existing, q.permanent) {
-        (None, _) => ApiError::not_found(format!("no version {n} of subject {subject:?}")),
-        (Some(v), true) if !v.deleted => ApiError::new(
-            StatusCode::CONFLICT,
-            "not_soft_deleted",
-            "a permanent delete needs the version to be soft-deleted first",
-        ),
-        (Some(_), _) => ApiError::not_found(format!(
-            "version {n} of subject {subject:?} is already deleted"
-        )),
-    })
+    let how = Delete {
+        permanent: q.permanent,
+        force: q.force,
+    };
+    state.delete_version(subject, n, how, &caller).await?;
+    Ok(Json(api::DeleteReply {
+        subject: subject.to_string(),
+        version: n,
+        deleted: if q.permanent { "permanent" } else { "soft" }.into(),
+    }))
 }
 
 pub(crate) async fn get_dependents(
@@ -535,7 +386,7 @@ pub(crate) async fn get_dependents(
     uri: axum::http::Uri,
 ) -> ApiResult<Response> {
     let subject = subject_name(&subject)?;
-    let n = parse_version(&version)?;
+    let n = version_number(&version)?;
     let (n, _) = state.store.version_ref(subject, n).await?.ok_or_else(|| {
         ApiError::not_found(format!("no version {version} of subject {subject:?}"))
     })?;
@@ -568,28 +419,4 @@ fn version_refs(list: Vec<(String, i64)>) -> Vec<VersionRef> {
     list.into_iter()
         .map(|(subject, version)| VersionRef { subject, version })
         .collect()
-}
-
-/// Unix milliseconds as RFC 3339 UTC.
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }

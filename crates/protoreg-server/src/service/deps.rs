@@ -41,24 +41,9 @@ pub struct DepFile {
 /// Import path -> file, for every file of a closure.
 pub type DepFiles = BTreeMap<String, DepFile>;
 
-/// Splits `SUBJECT@N`, `SUBJECT@latest` or `SUBJECT` (latest).
+/// Splits `SUBJECT@N`, `SUBJECT@latest` or `SUBJECT` (latest): [`crate::api::parse_dep_spec`].
 pub fn parse_spec(spec: &str) -> Result<(String, Option<i64>), DepError> {
-    let (subject, version) = spec.split_once('@').unwrap_or((spec, "latest"));
-    if !crate::domain::valid_subject(subject) {
-        return Err(DepError::BadRequest(format!(
-            "dependency {spec:?}: invalid subject name (use {})",
-            crate::domain::SUBJECT_RULE
-        )));
-    }
-    let n = match version {
-        "latest" => None,
-        v => Some(v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            DepError::BadRequest(format!(
-                "dependency {spec:?}: the version must be a positive number or `latest`"
-            ))
-        })?),
-    };
-    Ok((subject.to_string(), n))
+    crate::api::parse_dep_spec(spec).map_err(DepError::BadRequest)
 }
 
 /// Resolves a push's dependency references to concrete live versions (`@latest` now).
@@ -239,17 +224,17 @@ pub async fn impact(
             }
             Err(e) => return Err(e),
         };
-        let result = crate::push::blocking(move || crate::domain::compile(&own, &imports))
+        let result = super::blocking(move || super::domain::compile(&own, &imports))
             .await
             .map_err(|e| DepError::BadRequest(format!("{e:?}")))?;
         match result {
             Ok(_) => {}
-            Err(crate::domain::PushError::Compile(diags)) => broken.push(Broken {
+            Err(super::domain::PushError::Compile(diags)) => broken.push(Broken {
                 subject: t.subject.clone(),
                 version: t.version,
                 diagnostics: diags.iter().map(DiagnosticBody::from).collect(),
             }),
-            Err(crate::domain::PushError::BadRequest(m)) => broken.push(Broken {
+            Err(super::domain::PushError::BadRequest(m)) => broken.push(Broken {
                 subject: t.subject.clone(),
                 version: t.version,
                 diagnostics: vec![DiagnosticBody::message(m)],
