@@ -65,8 +65,8 @@ pub fn parse_tokens(text: &str) -> Result<HashMap<String, Grant>, String> {
     Ok(out)
 }
 
-/// The HTTP Basic user name of a request, if it has one.
-fn basic_user(headers: &axum::http::HeaderMap) -> Option<String> {
+/// The HTTP Basic `USER:PASSWORD` of a request, if it has one.
+fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
     use base64::Engine;
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let encoded = value
@@ -76,7 +76,13 @@ fn basic_user(headers: &axum::http::HeaderMap) -> Option<String> {
         .decode(encoded.trim())
         .ok()?;
     let text = String::from_utf8(decoded).ok()?;
-    let (user, _) = text.split_once(':')?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// The HTTP Basic user name of a request, if it has one.
+fn basic_user(headers: &axum::http::HeaderMap) -> Option<String> {
+    let (user, _) = basic_credentials(headers)?;
     let user = user.trim();
     (!user.is_empty() && user.len() <= 128 && !user.chars().any(char::is_control))
         .then(|| user.to_string())
@@ -91,19 +97,11 @@ fn token_fingerprint(token: &str) -> String {
 /// The token of a request: `Authorization: Bearer TOKEN`, or HTTP Basic `USER:TOKEN` as
 /// Confluent clients send it (`basic.auth.user.info`), the password being the token.
 fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    use base64::Engine;
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     if let Some(t) = value.strip_prefix("Bearer ") {
         return Some(t.trim().to_string());
     }
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    text.split_once(':').map(|(_, token)| token.to_string())
+    basic_credentials(headers).map(|(_, token)| token)
 }
 
 pub(crate) async fn auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
