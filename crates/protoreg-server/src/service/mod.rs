@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use protoreg_store::{Config, Store};
+use protoreg_store::Store;
 
 pub use error::{At, Error, Missing, Result, deployment_names};
 pub use push::{BUILTINS_LABEL, Checked, Push, Pushed};
@@ -83,11 +83,6 @@ impl Registry {
             images: Arc::default(),
             closures: Arc::default(),
         }
-    }
-
-    /// The policy used when neither the subject nor the registry sets one.
-    pub fn default_config() -> Config {
-        domain::default_config()
     }
 }
 
